@@ -1,0 +1,391 @@
+"""The ``rnnshape`` command: parse, call one function, hand the result to one renderer."""
+
+# No ``from __future__ import annotations``: Typer reads these annotations at runtime,
+# including ones built inside the command factory below.
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from ._version import __version__
+from .errors import (
+    EXIT_INTERRUPTED,
+    EXIT_PROBLEMS,
+    EXIT_USAGE,
+    RnnShapeError,
+    SpecError,
+    UsageError,
+)
+from .render import OutputFormat
+from .report import Report
+from .spec import Mode, modes_with
+
+app = typer.Typer(
+    name="rnnshape",
+    help="Show exactly what a PyTorch recurrent layer holds and returns, verified against torch.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# How the command line spells each spec or input key in messages.
+CLI_NAMES = {
+    "input_size": "INPUT_SIZE",
+    "hidden_size": "HIDDEN_SIZE",
+    "num_layers": "NUM_LAYERS",
+    "proj_size": "--proj-size",
+    "batch_first": "--batch-first",
+    "nonlinearity": "--nonlinearity",
+    "dropout": "--dropout",
+    "bidirectional": "--bidirectional",
+    "bias": "--bias",
+    "seq": "--seq",
+    "batch": "--batch",
+    "unbatched": "--unbatched",
+    "lengths": "--lengths",
+    "device": "--device",
+    "dtype": "--dtype",
+    "mode": "MODE",
+}
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("RNNSHAPE_DEBUG", "") not in ("", "0")
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    sys.stderr.write(f"error: {message}\n")
+    raise typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
+
+
+def run_guarded(action: Callable[[], Any]) -> Any:
+    """Run ``action``, turning every expected failure into one line and its exit code."""
+    try:
+        return action()
+    except SpecError as exc:
+        fail(exc.render(CLI_NAMES), exc.exit_code)
+    except RnnShapeError as exc:
+        fail(exc.message, exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_INTERRUPTED)
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        if debug_enabled():
+            raise
+        fail(
+            f"unexpected {type(exc).__name__}: {exc} (set RNNSHAPE_DEBUG=1 for the traceback; "
+            "please report it)",
+            EXIT_PROBLEMS,
+        )
+
+
+def emit_table(report: Report) -> None:
+    from rich.console import Console
+
+    from .render import render_tables
+
+    render_tables(report, Console(soft_wrap=False))
+
+
+def emit_json(report: Report) -> None:
+    from .render import render_json
+
+    sys.stdout.write(render_json(report))
+
+
+EMITTERS: dict[OutputFormat, Callable[[Report], None]] = {
+    OutputFormat.TABLE: emit_table,
+    OutputFormat.JSON: emit_json,
+}
+
+
+def parse_lengths(text: str | None) -> list[int] | None:
+    """``5,3,2`` → ``[5, 3, 2]``; the spec validates the values themselves."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    values = []
+    for part in parts:
+        try:
+            values.append(int(part))
+        except ValueError:
+            raise SpecError(
+                "lengths",
+                f"{text!r} must be comma-separated integers, e.g. 5,3,2 "
+                f"({part!r} is not an integer)",
+                kind="wrong_type",
+            ) from None
+    return values
+
+
+def parse_int_argument(param: str, text: str | None) -> int | None:
+    """Positional sizes arrive as text so that ``-1`` and ``--typo`` get clear messages."""
+    if text is None:
+        return None
+    if text.startswith("--"):
+        raise UsageError(f"no such option: {text}")
+    try:
+        return int(text)
+    except ValueError:
+        raise SpecError(param, f"{text!r} must be an integer", kind="wrong_type") from None
+
+
+def _help(param: str, text: str, mode: Mode) -> dict[str, Any]:
+    """Option settings: hidden from a mode's --help when that mode does not take it."""
+    owners = modes_with(param)
+    suffix = "" if len(owners) == len(Mode) else f" [{', '.join(m.value for m in owners)}]"
+    return {"help": text + suffix, "hidden": mode not in owners}
+
+
+def _make_command(mode: Mode) -> Callable[..., None]:
+    is_cell = mode.is_cell
+    layers_help = (
+        "NUM_LAYERS: stacked layers (default 1)" if not is_cell else "cells have one layer"
+    )
+
+    def command(
+        input_size: Annotated[
+            str, typer.Argument(metavar="INPUT_SIZE", help="input_size (H_in)", show_default=False)
+        ],
+        hidden_size: Annotated[
+            str, typer.Argument(metavar="HIDDEN_SIZE", help="hidden_size (H)", show_default=False)
+        ],
+        num_layers: Annotated[
+            str | None,
+            typer.Argument(
+                metavar="NUM_LAYERS", help=layers_help, hidden=is_cell, show_default=False
+            ),
+        ] = None,
+        nonlinearity: Annotated[
+            str | None,
+            typer.Option(
+                **_help("nonlinearity", "tanh or relu (default tanh)", mode),
+                rich_help_panel="Model",
+            ),
+        ] = None,
+        bias: Annotated[
+            bool | None,
+            typer.Option(
+                "--bias/--no-bias",
+                **_help("bias", "bias vectors (default on)", mode),
+                rich_help_panel="Model",
+            ),
+        ] = None,
+        batch_first: Annotated[
+            bool,
+            typer.Option(
+                "--batch-first",
+                **_help("batch_first", "input/output as (N, L, ...)", mode),
+                rich_help_panel="Model",
+            ),
+        ] = False,
+        dropout: Annotated[
+            float | None,
+            typer.Option(
+                **_help("dropout", "dropout between layers, 0 to 1", mode), rich_help_panel="Model"
+            ),
+        ] = None,
+        bidirectional: Annotated[
+            bool,
+            typer.Option(
+                "--bidirectional",
+                **_help("bidirectional", "both directions (D=2)", mode),
+                rich_help_panel="Model",
+            ),
+        ] = False,
+        proj_size: Annotated[
+            int | None,
+            typer.Option(
+                **_help("proj_size", "project h to this width (< hidden_size)", mode),
+                rich_help_panel="Model",
+            ),
+        ] = None,
+        seq: Annotated[
+            int | None,
+            typer.Option(
+                metavar="L",
+                **_help("seq", "sequence length L (default 5)", mode),
+                rich_help_panel="Input",
+            ),
+        ] = None,
+        batch: Annotated[
+            int | None,
+            typer.Option(
+                metavar="N",
+                **_help("batch", "batch size N (default 3)", mode),
+                rich_help_panel="Input",
+            ),
+        ] = None,
+        unbatched: Annotated[
+            bool,
+            typer.Option(
+                "--unbatched",
+                **_help("unbatched", "input without the batch dimension", mode),
+                rich_help_panel="Input",
+            ),
+        ] = False,
+        lengths: Annotated[
+            str | None,
+            typer.Option(
+                metavar="5,3,2",
+                **_help("lengths", "variable lengths, fed as a PackedSequence", mode),
+                rich_help_panel="Input",
+            ),
+        ] = None,
+        device: Annotated[
+            str,
+            typer.Option(help="cpu, cuda, cuda:N, mps or auto", rich_help_panel="Run"),
+        ] = "cpu",
+        dtype: Annotated[
+            str,
+            typer.Option(help="float32, float64, float16 or bfloat16", rich_help_panel="Run"),
+        ] = "float32",
+        seed: Annotated[int, typer.Option(help="random seed", rich_help_panel="Run")] = 0,
+        dry_run: Annotated[
+            bool,
+            typer.Option(
+                "--dry-run",
+                help="formulas only: no torch, nothing allocated",
+                rich_help_panel="Run",
+            ),
+        ] = False,
+        json: Annotated[
+            bool,
+            typer.Option(
+                "--json", help="print one JSON document and nothing else", rich_help_panel="Output"
+            ),
+        ] = False,
+    ) -> None:
+        from .inspector import inspect
+
+        def build() -> Report:
+            sizes = [
+                parse_int_argument(name, value)
+                for name, value in (
+                    ("input_size", input_size),
+                    ("hidden_size", hidden_size),
+                    ("num_layers", num_layers),
+                )
+            ]
+            if is_cell and num_layers is not None:
+                raise SpecError(
+                    "num_layers",
+                    f"{num_layers}: a cell has no num_layers (NUM_LAYERS is for rnn, lstm, gru)",
+                    kind="unsupported",
+                )
+            input_width, hidden_width, layers = sizes
+            assert input_width is not None and hidden_width is not None  # required arguments
+            return inspect(
+                mode,
+                input_width,
+                hidden_width,
+                layers,
+                bias=bias,
+                batch_first=batch_first or None,
+                dropout=dropout,
+                bidirectional=bidirectional or None,
+                proj_size=proj_size,
+                nonlinearity=nonlinearity,
+                seq=seq,
+                batch=batch,
+                unbatched=unbatched or None,
+                lengths=parse_lengths(lengths),
+                device=device,
+                dtype=dtype,
+                seed=seed,
+                run=not dry_run,
+            )
+
+        report = run_guarded(build)
+        for line in report.warnings:
+            warn(line)
+        EMITTERS[OutputFormat.JSON if json else OutputFormat.TABLE](report)
+
+    command.__doc__ = _DOCS[mode]
+    return command
+
+
+_DOCS = {
+    Mode.RNN: "nn.RNN INPUT_SIZE HIDDEN_SIZE [NUM_LAYERS]: an Elman RNN, tanh or relu.",
+    Mode.LSTM: "nn.LSTM INPUT_SIZE HIDDEN_SIZE [NUM_LAYERS]: gates i|f|g|o, optional projection.",
+    Mode.GRU: "nn.GRU INPUT_SIZE HIDDEN_SIZE [NUM_LAYERS]: gates r|z|n.",
+    Mode.RNN_CELL: "nn.RNNCell INPUT_SIZE HIDDEN_SIZE: one time step of an Elman RNN.",
+    Mode.LSTM_CELL: "nn.LSTMCell INPUT_SIZE HIDDEN_SIZE: one time step of an LSTM.",
+    Mode.GRU_CELL: "nn.GRUCell INPUT_SIZE HIDDEN_SIZE: one time step of a GRU.",
+}
+_EPILOG = {
+    Mode.RNN: "Example: rnnshape rnn 10 20 3 --nonlinearity relu --no-bias",
+    Mode.LSTM: "Examples: rnnshape lstm 10 20 2 --seq 5 --batch 3 · "
+    "rnnshape lstm 10 20 2 --proj-size 8 --bidirectional · rnnshape lstm 10 20 --lengths 5,3,2",
+    Mode.GRU: "Example: rnnshape gru 10 20 --bidirectional --batch-first --json",
+    Mode.RNN_CELL: "Example: rnnshape rnn-cell 10 20 --nonlinearity relu",
+    Mode.LSTM_CELL: "Example: rnnshape lstm-cell 10 20 --batch 3",
+    Mode.GRU_CELL: "Example: rnnshape gru-cell 10 20 --unbatched",
+}
+
+for _mode in Mode:
+    app.command(
+        _mode.value,
+        epilog=_EPILOG[_mode],
+        # A negative size reaches the spec check (a clear message) instead of option parsing.
+        context_settings={"ignore_unknown_options": True},
+    )(_make_command(_mode))
+
+
+@app.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the --json report (schema_version 1)."""
+    from importlib.resources import files
+
+    sys.stdout.write(files("rnnshape").joinpath("schemas/report-v1.schema.json").read_text())
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"rnnshape {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """Show exactly what a PyTorch recurrent layer holds and returns, verified against torch.
+
+    Exit codes: 0 ok, 1 problems found (or an unexpected failure), 2 usage error.
+    """
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point: Typer parse errors become one ``error:`` line, exit 2."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = app(args=args, prog_name="rnnshape", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        sys.stderr.write("error: interrupted\n")
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return EXIT_INTERRUPTED
+    except typer.TyperException as exc:  # Typer's usage errors (bad option, missing argument)
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        sys.stderr.write(f"error: {message}\n")
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            sys.stderr.write(f"Try '{ctx.command_path} --help' for help.\n")
+        return int(getattr(exc, "exit_code", EXIT_USAGE))
+    return int(result) if isinstance(result, int) else 0

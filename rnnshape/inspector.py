@@ -1,0 +1,161 @@
+"""One call from constructor arguments (or a module) to a verified Report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .errors import SpecError, VerificationError
+from .formulas import parameter_shapes, symbols, tensor_shapes
+from .report import Report, TensorRow, notes_for
+from .spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec, spec_warnings
+
+if TYPE_CHECKING:
+    from .runner import Observation
+
+
+def parse_dtype(dtype: Dtype | str) -> Dtype:
+    try:
+        return Dtype(dtype)
+    except ValueError:
+        names = ", ".join(d.value for d in Dtype)
+        raise SpecError("dtype", f"{dtype!r} must be one of {names}") from None
+
+
+def inspect(
+    mode: Mode | str,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int | None = None,
+    *,
+    bias: bool | None = None,
+    batch_first: bool | None = None,
+    dropout: float | None = None,
+    bidirectional: bool | None = None,
+    proj_size: int | None = None,
+    nonlinearity: str | None = None,
+    seq: int | None = None,
+    batch: int | None = None,
+    unbatched: bool | None = None,
+    lengths: Sequence[int] | None = None,
+    device: str = "cpu",
+    dtype: Dtype | str = Dtype.FLOAT32,
+    seed: int = 0,
+    run: bool = True,
+) -> Report:
+    """Describe ``nn.<Mode>(...)`` on the given input; with ``run`` verify it against torch."""
+    try:
+        parsed_mode = Mode.parse(mode) if not isinstance(mode, Mode) else mode
+    except ValueError:
+        names = ", ".join(m.value for m in Mode)
+        raise SpecError("mode", f"{mode!r} must be one of {names}") from None
+    spec = make_spec(
+        parsed_mode,
+        input_size,
+        hidden_size,
+        num_layers,
+        bias=bias,
+        batch_first=batch_first,
+        dropout=dropout,
+        bidirectional=bidirectional,
+        proj_size=proj_size,
+        nonlinearity=nonlinearity,
+    )
+    inp = make_input(spec, seq=seq, batch=batch, unbatched=unbatched, lengths=lengths)
+    kind = parse_dtype(dtype)
+    if not run:
+        from .runner import check_device_name  # runner imports torch lazily, not at import
+
+        check_device_name(device)
+        return build_report(spec, inp, device=device, dtype=kind.value, seed=seed)
+    from .runner import run as run_forward
+
+    observation = run_forward(spec, inp, device=device, dtype=kind, seed=seed)
+    return build_report(
+        spec, inp, device=observation.device, dtype=kind.value, seed=seed, observation=observation
+    )
+
+
+def inspect_module(module: Any, input: Any, hx: Any = None, *, seed: int = 0) -> Report:
+    """Describe an existing ``nn.RNN``/``LSTM``/``GRU``/cell on a real input, verified."""
+    from .runner import observe_module
+
+    spec, inp, observation = observe_module(module, input, hx, seed=seed)
+    return build_report(
+        spec,
+        inp,
+        device=observation.device,
+        dtype=observation.dtype,
+        seed=seed if hx is None else None,
+        observation=observation,
+    )
+
+
+def build_report(
+    spec: LayerSpec,
+    inp: InputSpec,
+    *,
+    device: str,
+    dtype: str,
+    seed: int | None,
+    observation: Observation | None = None,
+) -> Report:
+    """Assemble the report from the formulas; with an observation, check them first."""
+    params = parameter_shapes(spec)
+    tensors = tensor_shapes(spec, inp)
+    warnings = spec_warnings(spec)
+    rows = tuple(TensorRow(t, dtype, device) for t in tensors)
+    if observation is not None:
+        verify(spec, params, tensors, observation)
+        warnings += observation.warnings
+        rows = tuple(
+            TensorRow(t, observation.tensors[t.name].dtype, observation.tensors[t.name].device)
+            for t in tensors
+        )
+    return Report(
+        spec=spec,
+        input=inp,
+        device=device,
+        dtype=dtype,
+        parameters=tuple(params),
+        tensors=rows,
+        symbols=tuple(symbols(spec, inp)),
+        ran_forward=observation is not None,
+        seed=seed,
+        notes=tuple(notes_for(spec, inp)),
+        warnings=tuple(warnings),
+    )
+
+
+def verify(
+    spec: LayerSpec, params: Sequence[Any], tensors: Sequence[Any], observation: Observation
+) -> None:
+    """Raise VerificationError where torch and the formulas disagree (a bug in rnnshape)."""
+    problems = []
+    expected_config = spec.torch_kwargs()
+    if observation.config != expected_config:
+        problems.append(f"config: torch has {observation.config}, formulas {expected_config}")
+    expected_params = [(p.name, p.shape) for p in params]
+    if observation.parameters != expected_params:
+        problems.append(
+            f"parameters: torch has {observation.parameters}, formulas {expected_params}"
+        )
+    for t in tensors:
+        seen = observation.tensors.get(t.name)
+        if seen is None:
+            problems.append(f"{t.name}: torch produced no such tensor")
+        elif seen.shape != t.shape or seen.batch_sizes != t.batch_sizes:
+            problems.append(
+                f"{t.name}: torch gave shape {list(seen.shape)}"
+                + (f" batch_sizes {list(seen.batch_sizes)}" if seen.batch_sizes else "")
+                + f", formulas {list(t.shape)}"
+                + (f" batch_sizes {list(t.batch_sizes)}" if t.batch_sizes else "")
+            )
+    extra = set(observation.tensors) - {t.name for t in tensors}
+    if extra:
+        problems.append(f"torch produced tensors the formulas do not know: {sorted(extra)}")
+    if problems:
+        raise VerificationError(
+            f"torch and rnnshape's formulas disagree for {spec.constructor()} "
+            f"(a bug in rnnshape, please report it): " + "; ".join(problems)
+        )

@@ -1,0 +1,130 @@
+"""Turn a Report into Rich tables or JSON text; decides nothing about the content."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from .report import Report
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class OutputFormat(str, Enum):
+    TABLE = "table"
+    JSON = "json"
+
+
+def shape_text(shape: tuple[int, ...] | list[int]) -> str:
+    """A shape as torch prints its size: ``(5, 3, 10)``, ``(80,)``."""
+    if len(shape) == 1:
+        return f"({shape[0]},)"
+    return "(" + ", ".join(str(n) for n in shape) + ")"
+
+
+def _dims_text(dims: tuple[str, ...]) -> str:
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _gates_text(gates: tuple[str, ...], role: str) -> str:
+    if role == "weight_hr":
+        return "projection"
+    return "|".join(gates) if gates else "one block"
+
+
+def human_bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024:
+            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} PiB"
+
+
+def render_json(report: Report) -> str:
+    """The JSON document, one trailing newline, ASCII only (safe on any terminal encoding)."""
+    return json.dumps(report.to_dict(), indent=2) + "\n"
+
+
+def render_tables(report: Report, console: Console) -> None:
+    """Header, parameters, tensors, legend and notes as Rich renderables."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    status = (
+        "forward pass run and verified against torch"
+        if report.ran_forward
+        else ("dry run: computed from the formulas, nothing allocated")
+    )
+    header = Text()
+    header.append(report.spec.constructor(), style="bold")
+    header.append(f"\ndevice {report.device} · dtype {report.dtype}")
+    if report.seed is not None and report.ran_forward:
+        header.append(f" · seed {report.seed}")
+    header.append(f"\n{status}", style="dim")
+    console.print(header)
+    console.print()
+
+    params = Table(
+        title="Parameters (named_parameters() order)",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+    )
+    params.add_column("name", no_wrap=True, style="cyan")
+    params.add_column("shape", no_wrap=True)
+    params.add_column("from", overflow="fold")
+    params.add_column("gates", overflow="fold")
+    params.add_column("numel", justify="right", no_wrap=True)
+    for p in report.parameters:
+        origin = f"{_dims_text(p.symbols)} = {_dims_text(p.values)}"
+        params.add_row(
+            p.name, shape_text(p.shape), origin, _gates_text(p.gates, p.role), f"{p.numel:,}"
+        )
+    params.caption = (
+        f"{report.num_parameters:,} parameters · "
+        f"{human_bytes(report.parameter_bytes)} at {report.dtype}"
+    )
+    params.caption_justify = "left"
+    console.print(params)
+    console.print()
+
+    tensors = Table(
+        title="Tensors of one forward pass",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+    )
+    tensors.add_column("tensor", no_wrap=True, style="cyan")
+    tensors.add_column("", no_wrap=True)
+    tensors.add_column("shape", overflow="fold")
+    tensors.add_column("dims", overflow="fold")
+    tensors.add_column("dtype", no_wrap=True)
+    tensors.add_column("device", no_wrap=True)
+    for row in report.tensors:
+        t = row.tensor
+        shape = shape_text(t.shape)
+        dims = _dims_text(t.dims)
+        if t.batch_sizes is not None:
+            shape = f"{shape}\npacked"
+            dims = f"{dims}\nbatch_sizes {list(t.batch_sizes)}"
+        tensors.add_row(t.name, t.direction, shape, dims, row.dtype, row.device)
+    console.print(tensors)
+    console.print()
+
+    legend = Table(
+        title="Symbols", box=None, title_justify="left", show_header=False, pad_edge=False
+    )
+    legend.add_column(no_wrap=True, style="cyan")
+    legend.add_column(justify="right", no_wrap=True)
+    legend.add_column(overflow="fold", style="dim")
+    for s in report.symbols:
+        legend.add_row(s.name, str(s.value), s.meaning)
+    console.print(legend)
+    for note in report.notes:
+        console.print(Text(f"note: {note}"))

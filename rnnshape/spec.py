@@ -1,0 +1,329 @@
+"""The validated description of one recurrent layer or cell and its input; no torch here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from .errors import SpecError
+
+
+class Mode(str, Enum):
+    """The six torch classes rnnshape understands, by their command-line name."""
+
+    RNN = "rnn"
+    LSTM = "lstm"
+    GRU = "gru"
+    RNN_CELL = "rnn-cell"
+    LSTM_CELL = "lstm-cell"
+    GRU_CELL = "gru-cell"
+
+    @property
+    def is_cell(self) -> bool:
+        return self.value.endswith("-cell")
+
+    @property
+    def family(self) -> str:
+        """``rnn``, ``lstm`` or ``gru``: the recurrence, whether layer or cell."""
+        return self.value.removesuffix("-cell")
+
+    @property
+    def torch_class(self) -> str:
+        return _TORCH_CLASS[self]
+
+    @property
+    def gates(self) -> tuple[str, ...]:
+        """Gate blocks stacked in ``weight_ih``/``weight_hh`` rows, in torch's order."""
+        return _GATES[self.family]
+
+    @property
+    def gate_count(self) -> int:
+        return max(1, len(self.gates))
+
+    @property
+    def kwargs(self) -> tuple[str, ...]:
+        """The keyword arguments of the torch class's documented signature, in its order."""
+        return _KWARGS[self]
+
+    @classmethod
+    def parse(cls, name: str) -> Mode:
+        """Accept ``lstm``, ``lstm-cell``, ``lstm_cell``, ``LSTMCell`` and the like."""
+        key = name.strip()
+        for mode in cls:
+            if key in (mode.value, mode.value.replace("-", "_"), mode.torch_class):
+                return mode
+        lowered = key.lower().replace("_", "-")
+        for mode in cls:
+            if lowered in (mode.value, mode.torch_class.lower()):
+                return mode
+        raise ValueError(name)
+
+
+_TORCH_CLASS = {
+    Mode.RNN: "RNN",
+    Mode.LSTM: "LSTM",
+    Mode.GRU: "GRU",
+    Mode.RNN_CELL: "RNNCell",
+    Mode.LSTM_CELL: "LSTMCell",
+    Mode.GRU_CELL: "GRUCell",
+}
+# An RNN has one block of rows, not gates: the empty tuple says so.
+_GATES: dict[str, tuple[str, ...]] = {
+    "rnn": (),
+    "lstm": ("i", "f", "g", "o"),
+    "gru": ("r", "z", "n"),
+}
+_LAYER_COMMON = ("bias", "batch_first", "dropout", "bidirectional")
+_KWARGS: dict[Mode, tuple[str, ...]] = {
+    Mode.RNN: ("input_size", "hidden_size", "num_layers", "nonlinearity", *_LAYER_COMMON),
+    Mode.LSTM: ("input_size", "hidden_size", "num_layers", *_LAYER_COMMON, "proj_size"),
+    Mode.GRU: ("input_size", "hidden_size", "num_layers", *_LAYER_COMMON),
+    Mode.RNN_CELL: ("input_size", "hidden_size", "bias", "nonlinearity"),
+    Mode.LSTM_CELL: ("input_size", "hidden_size", "bias"),
+    Mode.GRU_CELL: ("input_size", "hidden_size", "bias"),
+}
+LAYER_MODES = tuple(m for m in Mode if not m.is_cell)
+INPUT_KEYS = ("seq", "batch", "unbatched", "lengths")
+NONLINEARITIES = ("tanh", "relu")
+
+
+class Dtype(str, Enum):
+    """Floating-point types a run can use, by torch's name."""
+
+    FLOAT32 = "float32"
+    FLOAT64 = "float64"
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+
+    @property
+    def itemsize(self) -> int:
+        return {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2}[self.value]
+
+
+def modes_with(param: str) -> tuple[Mode, ...]:
+    """The modes whose torch class (or input) takes ``param``."""
+    if param in ("seq", "lengths"):
+        return LAYER_MODES
+    if param in ("batch", "unbatched"):
+        return tuple(Mode)
+    return tuple(m for m in Mode if param in m.kwargs)
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One torch recurrent module's constructor arguments, validated."""
+
+    mode: Mode
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    bias: bool = True
+    batch_first: bool = False
+    dropout: float = 0.0
+    bidirectional: bool = False
+    proj_size: int = 0
+    nonlinearity: str = "tanh"
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def h_out(self) -> int:
+        """Width of ``h`` and of each direction's output: ``proj_size`` when projecting."""
+        return self.proj_size if self.proj_size > 0 else self.hidden_size
+
+    @property
+    def gate_rows(self) -> int:
+        """Rows of ``weight_ih``/``weight_hh``: one ``hidden_size`` block per gate."""
+        return self.mode.gate_count * self.hidden_size
+
+    def torch_kwargs(self) -> dict[str, object]:
+        """Exactly the keyword arguments of the torch class, in its signature's order."""
+        return {name: getattr(self, name) for name in self.mode.kwargs}
+
+    def constructor(self) -> str:
+        """The equivalent Python call: ``nn.LSTM(10, 20, num_layers=2)``."""
+        defaults = LayerSpec(self.mode, self.input_size, self.hidden_size)
+        args = [str(self.input_size), str(self.hidden_size)]
+        for name in self.mode.kwargs[2:]:
+            value = getattr(self, name)
+            if value != getattr(defaults, name):
+                args.append(f"{name}={value!r}")
+        return f"nn.{self.mode.torch_class}({', '.join(args)})"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The input fed to the forward pass: padded batch, unbatched, or packed by ``lengths``."""
+
+    seq: int | None = 5  # None for cells: one time step
+    batch: int | None = 3  # None when unbatched
+    unbatched: bool = False
+    lengths: tuple[int, ...] | None = None
+
+    @property
+    def packed(self) -> bool:
+        return self.lengths is not None
+
+
+def _check_int(param: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(param, f"must be an integer, got {value!r}", kind="wrong_type")
+    if value < minimum:
+        rule = "must be at least 1" if minimum == 1 else f"must be at least {minimum}"
+        raise SpecError(param, f"{value} {rule}")
+    return value
+
+
+def _check_bool(param: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(param, f"must be true or false, got {value!r}", kind="wrong_type")
+    return value
+
+
+def _only_for(param: str, mode: Mode) -> SpecError:
+    owners = ", ".join(m.value for m in modes_with(param))
+    return SpecError(
+        param, f"is only for {owners} ({mode.value} has no {param})", kind="unsupported"
+    )
+
+
+def make_spec(
+    mode: Mode | str,
+    input_size: object,
+    hidden_size: object,
+    num_layers: object = None,
+    *,
+    bias: object = None,
+    batch_first: object = None,
+    dropout: object = None,
+    bidirectional: object = None,
+    proj_size: object = None,
+    nonlinearity: object = None,
+) -> LayerSpec:
+    """Validate constructor arguments as torch would; ``None`` means not given."""
+    mode = Mode.parse(mode) if isinstance(mode, str) and not isinstance(mode, Mode) else mode
+    assert isinstance(mode, Mode)
+    given = {
+        "num_layers": num_layers,
+        "bias": bias,
+        "batch_first": batch_first,
+        "dropout": dropout,
+        "bidirectional": bidirectional,
+        "proj_size": proj_size,
+        "nonlinearity": nonlinearity,
+    }
+    for param, value in given.items():
+        if value is not None and param not in mode.kwargs:
+            raise _only_for(param, mode)
+    values: dict[str, object] = {
+        "input_size": _check_int("input_size", input_size, 1),
+        "hidden_size": _check_int("hidden_size", hidden_size, 1),
+    }
+    if num_layers is not None:
+        values["num_layers"] = _check_int("num_layers", num_layers, 1)
+    for flag in ("bias", "batch_first", "bidirectional"):
+        if given[flag] is not None:
+            values[flag] = _check_bool(flag, given[flag])
+    if dropout is not None:
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
+            raise SpecError("dropout", f"must be a number, got {dropout!r}", kind="wrong_type")
+        if not 0.0 <= dropout <= 1.0:  # also rejects NaN
+            raise SpecError("dropout", f"{dropout} must be between 0 and 1")
+        values["dropout"] = float(dropout)
+    if proj_size is not None:
+        size = _check_int("proj_size", proj_size, 0)
+        hidden = values["hidden_size"]
+        if size >= hidden:  # type: ignore[operator]
+            raise SpecError("proj_size", f"{size} must be smaller than hidden_size {hidden}")
+        values["proj_size"] = size
+    if nonlinearity is not None:
+        if not isinstance(nonlinearity, str):
+            raise SpecError(
+                "nonlinearity", f"must be 'tanh' or 'relu', got {nonlinearity!r}", kind="wrong_type"
+            )
+        if nonlinearity not in NONLINEARITIES:
+            raise SpecError("nonlinearity", f"{nonlinearity!r} must be 'tanh' or 'relu'")
+        values["nonlinearity"] = nonlinearity
+    return LayerSpec(mode, **values)  # type: ignore[arg-type]
+
+
+def make_input(
+    spec: LayerSpec,
+    *,
+    seq: object = None,
+    batch: object = None,
+    unbatched: object = None,
+    lengths: Sequence[object] | None = None,
+) -> InputSpec:
+    """Validate the input description against the layer; ``None`` means not given."""
+    cell = spec.mode.is_cell
+    if cell and seq is not None:
+        raise SpecError(
+            "seq",
+            "is not for cells: a cell takes one time step (it is for rnn, lstm, gru)",
+            kind="unsupported",
+        )
+    if cell and lengths is not None:
+        raise SpecError(
+            "lengths",
+            "is not for cells: a cell takes one time step, not a PackedSequence "
+            "(it is for rnn, lstm, gru)",
+            kind="unsupported",
+        )
+    flat = _check_bool("unbatched", unbatched) if unbatched is not None else False
+    seq_value = _check_int("seq", seq, 1) if seq is not None else None
+    batch_value = _check_int("batch", batch, 1) if batch is not None else None
+    if flat and lengths is not None:
+        raise SpecError(
+            "unbatched", "cannot be combined with {lengths}: a PackedSequence is always a batch"
+        )
+    if flat and batch_value is not None:
+        raise SpecError("unbatched", "cannot be combined with {batch}: unbatched input has no N")
+    if lengths is not None:
+        packed = _check_lengths(lengths)
+        if batch_value is not None and batch_value != len(packed):
+            raise SpecError(
+                "batch",
+                f"{batch_value} disagrees with {{lengths}}, which hold {len(packed)} sequences",
+            )
+        if seq_value is not None and seq_value != max(packed):
+            raise SpecError(
+                "seq", f"{seq_value} disagrees with {{lengths}}, whose longest is {max(packed)}"
+            )
+        return InputSpec(seq=max(packed), batch=len(packed), unbatched=False, lengths=packed)
+    return InputSpec(
+        seq=None if cell else (seq_value if seq_value is not None else 5),
+        batch=None if flat else (batch_value if batch_value is not None else 3),
+        unbatched=flat,
+    )
+
+
+def _check_lengths(lengths: Sequence[object]) -> tuple[int, ...]:
+    if isinstance(lengths, (str, bytes)) or not isinstance(lengths, Sequence):
+        raise SpecError(
+            "lengths", f"must be a list of integers, got {lengths!r}", kind="wrong_type"
+        )
+    if len(lengths) == 0:
+        raise SpecError("lengths", "must not be empty: give one length per sequence, e.g. 5,3,2")
+    out = []
+    for item in lengths:
+        if isinstance(item, bool) or not isinstance(item, int):
+            raise SpecError("lengths", f"must hold integers only, got {item!r}", kind="wrong_type")
+        if item < 1:
+            raise SpecError("lengths", f"must be positive, got {item}")
+        out.append(item)
+    return tuple(out)
+
+
+def spec_warnings(spec: LayerSpec) -> list[str]:
+    """Things torch accepts but that probably are not what the user meant."""
+    notes = []
+    if spec.dropout > 0 and spec.num_layers == 1:
+        notes.append(
+            f"dropout {spec.dropout} has no effect with num_layers=1: torch applies dropout "
+            "between stacked layers only"
+        )
+    return notes
