@@ -1,0 +1,75 @@
+"""Whole-process start-up cost of rnnshape against what a user would otherwise run.
+
+Times, alternating the two commands of each pair so that machine noise hits both alike:
+  * a full run (`--json`, and the table) against the hand-written script a user would
+    write (import torch, build nn.LSTM(10, 20, 2), one forward pass, print shapes as JSON);
+  * `--help` and `--dry-run` against `python -c "import typer, rich"`.
+Prints the median of each command's wall time and the median of the per-pair ratios.
+
+    python benchmarks/startup.py [--runs 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HAND_WRITTEN = """
+import json, torch
+from torch import nn
+m = nn.LSTM(10, 20, num_layers=2)
+x = torch.randn(5, 3, 10)
+out, (h, c) = m(x)
+print(json.dumps({"params": {n: list(p.shape) for n, p in m.named_parameters()},
+                  "output": list(out.shape), "h_n": list(h.shape), "c_n": list(c.shape)}))
+"""
+
+
+def wall(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def compare(name: str, cmd: list[str], base: list[str], runs: int,
+            target: float | None = None) -> None:
+    wall(cmd), wall(base)  # warm the file cache
+    ours, theirs, ratios = [], [], []
+    for i in range(runs):
+        pair = [(cmd, ours), (base, theirs)]
+        for command, sink in pair if i % 2 == 0 else reversed(pair):
+            sink.append(wall(command))
+        ratios.append(ours[-1] / theirs[-1])
+    ratio = statistics.median(ratios)
+    verdict = ""
+    if target is not None:
+        verdict = f"  (target <= {target:.2f}: {'ok' if ratio <= target else 'OVER TARGET'})"
+    print(f"{name:<28} {statistics.median(ours):7.3f} s  vs {statistics.median(theirs):7.3f} s"
+          f"  ratio {ratio:5.3f}{verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9)
+    runs = parser.parse_args().runs
+    exe = shutil.which("rnnshape")
+    if exe is None:
+        sys.exit("install the package first: pip install -e .")
+    py = sys.executable
+    hand = [py, "-c", HAND_WRITTEN]
+    light = [py, "-c", "import typer, rich"]
+    print(f"median of {runs} alternating runs each, python {sys.version.split()[0]}")
+    compare("rnnshape lstm 10 20 2 --json", [exe, "lstm", "10", "20", "2", "--json"], hand,
+            runs, 1.05)
+    compare("rnnshape lstm 10 20 2", [exe, "lstm", "10", "20", "2"], hand, runs, 1.10)
+    compare("rnnshape --help", [exe, "--help"], light, runs)
+    compare("rnnshape lstm ... --dry-run", [exe, "lstm", "10", "20", "2", "--dry-run"], light,
+            runs)
+
+
+if __name__ == "__main__":
+    main()

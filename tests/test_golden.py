@@ -1,0 +1,55 @@
+"""Snapshot tests of the rendered tables at a fixed width (regenerate: --update-golden)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+import rnnshape
+from rnnshape.render import render_tables
+
+GOLDEN = Path(__file__).parent / "golden"
+
+CASES: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
+    "lstm_10_20_2": (("lstm", 10, 20, 2), {}),
+    "lstm_proj_bidirectional_packed": (
+        ("lstm", 10, 20, 2), {"proj_size": 8, "bidirectional": True, "lengths": [5, 3, 2]}),
+    "gru_bidirectional_batch_first": (("gru", 10, 20), {"bidirectional": True,
+                                                        "batch_first": True}),
+    "rnn_relu_no_bias_3_layers": (("rnn", 10, 20, 3), {"nonlinearity": "relu", "bias": False}),
+    "lstm_unbatched_batch_first": (("lstm", 10, 20), {"unbatched": True, "batch_first": True}),
+    "lstm_cell": (("lstm-cell", 10, 20), {"batch": 3}),
+    "gru_cell_unbatched": (("gru-cell", 10, 20), {"unbatched": True}),
+    "lstm_huge_dry_run": (("lstm", 100000, 100000, 10), {"run": False, "dtype": "bfloat16"}),
+}
+
+
+def render(report: rnnshape.Report, width: int) -> str:
+    out = io.StringIO()
+    render_tables(report, Console(width=width, file=out, color_system=None, soft_wrap=False))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_tables_match_golden(name: str, update_golden: bool) -> None:
+    args, kwargs = CASES[name]
+    text = render(rnnshape.inspect(*args, **kwargs), 80)
+    path = GOLDEN / f"{name}.txt"
+    if update_golden:
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"{path} is missing: run pytest --update-golden and review it"
+    assert text == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_tables_fit_and_never_cut_a_parameter_name(width: int) -> None:
+    report = rnnshape.inspect("lstm", 123456, 654321, 12, proj_size=4321, bidirectional=True,
+                              lengths=[9, 8, 7, 6, 5, 4, 3, 2, 1, 9, 9], run=False)
+    text = render(report, width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    for p in report.parameters:
+        assert p.name in text, p.name
