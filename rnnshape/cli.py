@@ -5,7 +5,9 @@
 
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -49,6 +51,10 @@ CLI_NAMES = {
     "device": "--device",
     "dtype": "--dtype",
     "mode": "MODE",
+    "bench": "--bench",
+    "backward": "--backward",
+    "dry_run": "--dry-run",
+    "svg": "--svg",
 }
 
 
@@ -88,21 +94,84 @@ def run_guarded(action: Callable[[], Any]) -> Any:
         )
 
 
-def emit_table(report: Report) -> None:
+def emit_table(report: Report, svg: Path | None) -> None:
     from rich.console import Console
 
     from .render import render_tables
 
-    render_tables(report, Console(soft_wrap=False))
+    console = Console(soft_wrap=False, record=svg is not None)
+    render_tables(report, console)
+    if svg is not None:
+        save_svg(console, svg, report)
 
 
-def emit_json(report: Report) -> None:
+def emit_json(report: Report, svg: Path | None) -> None:
     from .render import render_json
 
     sys.stdout.write(render_json(report))
+    if svg is not None:  # the picture of the tables, which stdout did not show
+        import io
+
+        from rich.console import Console
+
+        from .render import render_tables
+
+        console = Console(file=io.StringIO(), width=100, record=True, soft_wrap=False)
+        render_tables(report, console)
+        save_svg(console, svg, report)
 
 
-EMITTERS: dict[OutputFormat, Callable[[Report], None]] = {
+def check_svg_path(svg: Path | None) -> None:
+    """Refuse, before any work, an --svg path that cannot be written."""
+    if svg is None:
+        return
+    if svg.is_dir():
+        raise SpecError("svg", f"{str(svg)!r} is a directory; give a file name such as lstm.svg")
+    parent = svg.parent if str(svg.parent) else Path(".")
+    if not parent.is_dir():
+        raise SpecError("svg", f"{str(svg)!r}: the folder {str(parent)!r} does not exist")
+
+
+def save_svg(console: Any, svg: Path, report: Report) -> None:
+    try:
+        console.save_svg(str(svg), title=f"rnnshape: {report.spec.constructor()}")
+    except OSError as exc:
+        raise SpecError("svg", f"{str(svg)!r} cannot be written: {exc.strerror or exc}") from exc
+
+
+class BenchProgress:
+    """A Rich progress bar on stderr for --bench, shown once a run has passed one second,
+    only when both streams are terminals and JSON was not asked for."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stdout.isatty() and sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> "BenchProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.monotonic() - self.started < 1.0:
+                return
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("bench", total=total)
+        self.bar.update(self.task, completed=done)
+
+
+EMITTERS: dict[OutputFormat, Callable[[Report, Path | None], None]] = {
     OutputFormat.TABLE: emit_table,
     OutputFormat.JSON: emit_json,
 }
@@ -258,12 +327,26 @@ def _make_command(mode: Mode) -> Callable[..., None]:
                 rich_help_panel="Run",
             ),
         ] = False,
+        bench: Annotated[
+            int | None,
+            typer.Option(metavar="N", help="time N passes after warm-up", rich_help_panel="Run"),
+        ] = None,
+        backward: Annotated[
+            bool,
+            typer.Option("--backward", help="with --bench: time forward + backward",
+                         rich_help_panel="Run"),
+        ] = False,
         json: Annotated[
             bool,
             typer.Option(
                 "--json", help="print one JSON document and nothing else", rich_help_panel="Output"
             ),
         ] = False,
+        svg: Annotated[
+            Path | None,
+            typer.Option(metavar="FILE", help="also save the tables as an SVG picture",
+                         rich_help_panel="Output"),
+        ] = None,
     ) -> None:
         from .inspector import inspect
 
@@ -303,12 +386,18 @@ def _make_command(mode: Mode) -> Callable[..., None]:
                 dtype=dtype,
                 seed=seed,
                 run=not dry_run,
+                bench=bench,
+                backward=backward,
+                progress=progress.update,
             )
 
-        report = run_guarded(build)
+        run_guarded(lambda: check_svg_path(svg))
+        with BenchProgress(enabled=not json and bench is not None) as progress:
+            report = run_guarded(build)
         for line in report.warnings:
             warn(line)
-        EMITTERS[OutputFormat.JSON if json else OutputFormat.TABLE](report)
+        emit = EMITTERS[OutputFormat.JSON if json else OutputFormat.TABLE]
+        run_guarded(lambda: emit(report, svg))
 
     command.__doc__ = _DOCS[mode]
     return command
@@ -339,6 +428,161 @@ for _mode in Mode:
         # A negative size reaches the spec check (a clear message) instead of option parsing.
         context_settings={"ignore_unknown_options": True},
     )(_make_command(_mode))
+
+
+@app.command(
+    "check",
+    epilog="Examples: rnnshape check configs/model.yaml configs/*.json · "
+    "rnnshape check experiment.yaml --key model.encoder · "
+    "rnnshape check configs/*.yaml --json · rnnshape check configs/*.yaml --run --device cpu",
+)
+def check_command(
+    files: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="FILE...", help=".yaml/.yml, .json or .toml config files", show_default=False
+        ),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            metavar="A.B.C",
+            help="dotted path to the spec, list or models mapping inside a larger config "
+            "(an integer part indexes a list)",
+        ),
+    ] = None,
+    run: Annotated[
+        bool,
+        typer.Option(
+            "--run",
+            help="also build each module in torch and run a forward pass",
+            rich_help_panel="Run",
+        ),
+    ] = False,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="with --run: cpu, cuda, cuda:N, mps or auto (default cpu)", rich_help_panel="Run"
+        ),
+    ] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(
+            help="with --run: float32, float64, float16 or bfloat16 (default float32)",
+            rich_help_panel="Run",
+        ),
+    ] = None,
+    json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="print one JSON document and nothing else", rich_help_panel="Output"
+        ),
+    ] = False,
+) -> None:
+    """Check RNN/LSTM/GRU specs in config files: valid for torch, and as expected (exit 1 if not).
+
+    Without --run, torch is not imported: counts and shapes come from the --dry-run formulas.
+    """
+    from .check import RunOptions, check_files
+    from .config import split_key
+    from .render_check import CheckFormat, render, warning_lines
+
+    if not files:
+        fail("no files to check: give one or more .yaml, .yml, .json or .toml files", EXIT_USAGE)
+
+    def check() -> Any:
+        if key is not None:
+            try:
+                split_key(key)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+        options = None
+        if run:
+            from .inspector import parse_dtype
+            from .runner import check_device_name  # imports torch only when a run starts
+
+            options = RunOptions(
+                check_device_name(device or "cpu"), parse_dtype(dtype or "float32")
+            )
+        elif device is not None or dtype is not None:
+            warn("--device and --dtype have no effect without --run")
+        return check_files(files, key=key, run=options)
+
+    outcome = run_guarded(check)
+    for line in warning_lines(outcome):
+        warn(line)
+    sys.stdout.write(render(outcome, CheckFormat.JSON if json else CheckFormat.TEXT))
+    raise typer.Exit(0 if outcome.ok else EXIT_PROBLEMS)
+
+
+@app.command(
+    "infer",
+    epilog="Examples: rnnshape infer model.pt · rnnshape infer model.safetensors --json · "
+    "rnnshape infer scripted.pt · rnnshape infer model.pt --spec > model.yaml",
+)
+def infer_command(
+    path: Annotated[
+        str,
+        typer.Argument(
+            metavar="CHECKPOINT",
+            help="a torch.save'd state dict (or a dict holding one), a TorchScript archive "
+            "or a safetensors file; recognised by content, not by suffix",
+            show_default=False,
+        ),
+    ],
+    json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="print one JSON document and nothing else", rich_help_panel="Output"
+        ),
+    ] = False,
+    spec: Annotated[
+        bool,
+        typer.Option(
+            "--spec",
+            help="print YAML specs (a models: mapping) that rnnshape check accepts",
+            rich_help_panel="Output",
+        ),
+    ] = False,
+    trust_torchscript: Annotated[
+        bool,
+        typer.Option(
+            "--trust-torchscript",
+            help="if a TorchScript archive cannot be read without running its code, "
+            "load it with torch.jit.load (only for archives you trust)",
+        ),
+    ] = False,
+) -> None:
+    """Find every recurrent layer in a checkpoint and recover its configuration.
+
+    Reads names and shapes only: no weights are loaded and nothing in the file is run.
+    Exit 0 when a complete module was found, 1 when none was (or the file cannot be read).
+    """
+    from .infer import infer_checkpoint
+    from .render_infer import EMITTERS, InferFormat
+
+    if json and spec:
+        fail("--json and --spec cannot be combined: choose one output", EXIT_USAGE)
+    result = run_guarded(lambda: infer_checkpoint(path, trust_torchscript=trust_torchscript))
+    for problem in result.problems:
+        warn(problem.describe())
+    output = InferFormat.JSON if json else InferFormat.SPEC if spec else InferFormat.TABLE
+    if result.modules or output is InferFormat.JSON:
+        EMITTERS[output](result, sys.stdout)
+    if not result.modules:
+        if result.problems:
+            count = len(result.problems)
+            fail(
+                f"no complete recurrent module found in {path}: "
+                f"{count} problem{'s' if count != 1 else ''} (the warnings above)",
+                EXIT_PROBLEMS,
+            )
+        fail(
+            f"no recurrent layers found in {path} ({result.num_tensors} tensors, none named "
+            "like torch's recurrent parameters)",
+            EXIT_PROBLEMS,
+        )
+    raise typer.Exit(0)
 
 
 @app.command("schema")

@@ -291,3 +291,127 @@ def run_memory_bytes(spec: LayerSpec, inp: InputSpec, dtype: Dtype) -> int:
         per_layer = steps * spec.num_directions * (spec.gate_rows + spec.h_out + spec.hidden_size)
         work = per_layer * spec.num_layers
     return (num_parameters(spec) + tensors + work) * dtype.itemsize
+
+
+# Element-wise FLOPs per hidden unit of one step, one row, one direction, by the equations
+# of the PyTorch docs: every add, multiply and nonlinearity counts as one FLOP.
+#   without bias / per bias vector pair
+_ELEMENTWISE = {
+    # h' = act(W_ih x + b_ih + W_hh h + b_hh): 1 add, 1 activation; 2 bias adds
+    "rnn": (2, 2),
+    # 4 gate sums + 4 activations + c' = f*c + i*g (3) + h' = o*tanh(c') (2); 8 bias adds
+    "lstm": (13, 8),
+    # r, z: sum + sigmoid (2 each); n: r*(W_hn h) + W_in x, tanh (3);
+    # h' = (1 - z)*n + z*h (4); 6 bias adds
+    "gru": (11, 6),
+}
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Exact integer cost of one forward pass (1 MAC = one multiply-add = 2 FLOPs)."""
+
+    input_projection_macs: int
+    recurrent_projection_macs: int
+    output_projection_macs: int
+    elementwise_flops: int
+
+    @property
+    def macs(self) -> int:
+        return (
+            self.input_projection_macs
+            + self.recurrent_projection_macs
+            + self.output_projection_macs
+        )
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs + self.elementwise_flops
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "macs": self.macs,
+            "flops": self.flops,
+            "terms": {
+                "input_projection": {"macs": self.input_projection_macs},
+                "recurrent_projection": {"macs": self.recurrent_projection_macs},
+                "output_projection": {"macs": self.output_projection_macs},
+                "elementwise": {"flops": self.elementwise_flops},
+            },
+        }
+
+
+def row_steps(spec: LayerSpec, inp: InputSpec) -> int:
+    """Rows times time steps that really run: L·N padded, L unbatched, sum(lengths) packed,
+    N (or 1) for a cell."""
+    if spec.mode.is_cell:
+        return 1 if inp.unbatched else _batch(inp)
+    if inp.lengths is not None:
+        return sum(inp.lengths)
+    return _seq(inp) * (1 if inp.unbatched else _batch(inp))
+
+
+def cost(spec: LayerSpec, inp: InputSpec) -> Cost:
+    """MACs of the matrix multiplies and FLOPs of the element-wise work, per the equations."""
+    steps = row_steps(spec, inp)
+    g_h = spec.gate_rows
+    d = 1 if spec.mode.is_cell else spec.num_directions
+    per_layer_in = [spec.input_size] + [d * spec.h_out] * (spec.num_layers - 1)
+    base, per_bias = _ELEMENTWISE[spec.mode.family]
+    elementwise_per_unit = base + (per_bias if spec.bias else 0)
+    return Cost(
+        input_projection_macs=steps * d * g_h * sum(per_layer_in),
+        recurrent_projection_macs=steps * d * spec.num_layers * g_h * spec.h_out,
+        output_projection_macs=steps * d * spec.num_layers * spec.proj_size * spec.hidden_size,
+        elementwise_flops=steps * d * spec.num_layers * spec.hidden_size * elementwise_per_unit,
+    )
+
+
+# Values autograd keeps per step, row and direction, in units of H (hidden_size) plus H_out:
+# the gate activations, the cell state and its tanh (LSTM), GRU's W_hn·h + b_hn (needed for
+# r's gradient), and h_t itself (h_out wide; with a projection also the H-wide h before it).
+_SAVED_PER_STEP = {"rnn": 1, "lstm": 6, "gru": 4}
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Bytes at the run's dtype (see the README for each formula)."""
+
+    parameter_bytes: int
+    input_bytes: int
+    state_bytes: int
+    output_bytes: int
+    training_activation_bytes: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "parameter_bytes": self.parameter_bytes,
+            "input_bytes": self.input_bytes,
+            "state_bytes": self.state_bytes,
+            "output_bytes": self.output_bytes,
+            "training_activation_bytes": self.training_activation_bytes,
+        }
+
+
+def memory(spec: LayerSpec, inp: InputSpec, dtype: Dtype) -> Memory:
+    """Parameter, input, state and output bytes, and autograd's saved activations."""
+    size = dtype.itemsize
+    tensors = {t.name: t.numel for t in tensor_shapes(spec, inp)}
+    outputs = [n for n in ("h_1", "c_1") if n in tensors] if spec.mode.is_cell else ["output"]
+    states = [n for n in tensors if n not in outputs and n != "input"]
+    steps = row_steps(spec, inp)
+    d = 1 if spec.mode.is_cell else spec.num_directions
+    per_step = _SAVED_PER_STEP[spec.mode.family] * spec.hidden_size + spec.h_out
+    if spec.proj_size > 0:
+        per_step += spec.hidden_size
+    layer_inputs = spec.input_size + (spec.num_layers - 1) * d * spec.h_out
+    # Dropout between layers keeps one mask per element of every non-final layer's output.
+    masks = (spec.num_layers - 1) * d * spec.h_out if spec.dropout > 0 else 0
+    saved = steps * (layer_inputs + d * spec.num_layers * per_step + masks)
+    return Memory(
+        parameter_bytes=num_parameters(spec) * size,
+        input_bytes=tensors["input"] * size,
+        state_bytes=sum(tensors[n] for n in states) * size,
+        output_bytes=sum(tensors[n] for n in outputs) * size,
+        training_activation_bytes=saved * size,
+    )

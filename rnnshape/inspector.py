@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import SpecError, VerificationError
@@ -11,7 +11,7 @@ from .report import Report, TensorRow, notes_for
 from .spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec, spec_warnings
 
 if TYPE_CHECKING:
-    from .runner import Observation
+    from .runner import BenchRequest, Observation
 
 
 def parse_dtype(dtype: Dtype | str) -> Dtype:
@@ -42,8 +42,14 @@ def inspect(
     dtype: Dtype | str = Dtype.FLOAT32,
     seed: int = 0,
     run: bool = True,
+    bench: int | None = None,
+    backward: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
-    """Describe ``nn.<Mode>(...)`` on the given input; with ``run`` verify it against torch."""
+    """Describe ``nn.<Mode>(...)`` on the given input; with ``run`` verify it against torch.
+
+    ``bench=N`` times N more passes (forward, or forward+backward with ``backward``).
+    """
     try:
         parsed_mode = Mode.parse(mode) if not isinstance(mode, Mode) else mode
     except ValueError:
@@ -63,6 +69,7 @@ def inspect(
     )
     inp = make_input(spec, seq=seq, batch=batch, unbatched=unbatched, lengths=lengths)
     kind = parse_dtype(dtype)
+    request = bench_request(bench, backward, run)
     if not run:
         from .runner import check_device_name  # runner imports torch lazily, not at import
 
@@ -70,10 +77,37 @@ def inspect(
         return build_report(spec, inp, device=device, dtype=kind.value, seed=seed)
     from .runner import run as run_forward
 
-    observation = run_forward(spec, inp, device=device, dtype=kind, seed=seed)
+    observation = run_forward(
+        spec, inp, device=device, dtype=kind, seed=seed, bench=request, progress=progress
+    )
     return build_report(
         spec, inp, device=observation.device, dtype=kind.value, seed=seed, observation=observation
     )
+
+
+def bench_request(bench: int | None, backward: bool, run: bool) -> BenchRequest | None:
+    """Validate the bench options (no torch needed)."""
+    from .runner import BenchRequest
+
+    if bench is None:
+        if backward:
+            raise SpecError(
+                "backward",
+                "needs {bench} N: it times forward plus backward passes",
+                kind="unsupported",
+            )
+        return None
+    if isinstance(bench, bool) or not isinstance(bench, int):
+        raise SpecError("bench", f"must be an integer, got {bench!r}", kind="wrong_type")
+    if bench < 1:
+        raise SpecError("bench", f"{bench} must be at least 1")
+    if not run:
+        raise SpecError(
+            "bench",
+            "cannot be combined with {dry_run}: timing needs a real run",
+            kind="unsupported",
+        )
+    return BenchRequest(runs=bench, backward=backward)
 
 
 def inspect_module(module: Any, input: Any, hx: Any = None, *, seed: int = 0) -> Report:
@@ -124,6 +158,7 @@ def build_report(
         seed=seed,
         notes=tuple(notes_for(spec, inp)),
         warnings=tuple(warnings),
+        bench=observation.bench if observation is not None else None,
     )
 
 

@@ -117,6 +117,8 @@ def render_tables(report: Report, console: Console) -> None:
     console.print(tensors)
     console.print()
 
+    _render_cost(report, console)
+
     legend = Table(
         title="Symbols", box=None, title_justify="left", show_header=False, pad_edge=False
     )
@@ -128,3 +130,100 @@ def render_tables(report: Report, console: Console) -> None:
     console.print(legend)
     for note in report.notes:
         console.print(Text(f"note: {note}"))
+
+
+def short_count(n: int) -> str:
+    """``84000`` → ``84.0 K``: a reading aid next to the exact integer."""
+    for unit, size in (
+        ("E", 10**18),
+        ("P", 10**15),
+        ("T", 10**12),
+        ("G", 10**9),
+        ("M", 10**6),
+        ("K", 10**3),
+    ):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return str(n)
+
+
+def _render_cost(report: Report, console: Console) -> None:
+    from rich import box
+    from rich.table import Table
+
+    c = report.cost
+    table = Table(
+        title="Cost of one forward pass (1 MAC = 2 FLOPs)",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+    )
+    table.add_column("term", overflow="fold")
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("", justify="right", no_wrap=True, style="dim")
+    table.add_column("unit", no_wrap=True)
+    rows = [
+        ("input projections W_ih·x", c.input_projection_macs, "MACs"),
+        ("recurrent projections W_hh·h", c.recurrent_projection_macs, "MACs"),
+        ("output projection W_hr·h", c.output_projection_macs, "MACs"),
+        ("element-wise (gates, states)", c.elementwise_flops, "FLOPs"),
+        ("total matrix multiplies", c.macs, "MACs"),
+        ("total", c.flops, "FLOPs"),
+    ]
+    for term, count, unit in rows:
+        table.add_row(term, f"{count:,}", short_count(count), unit)
+    console.print(table)
+    console.print()
+
+    m = report.memory
+    mem = Table(
+        title=f"Memory at {report.dtype}",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+    )
+    mem.add_column("what", overflow="fold")
+    mem.add_column("bytes", justify="right", no_wrap=True)
+    mem.add_column("", justify="right", no_wrap=True, style="dim")
+    for what, size in (
+        ("parameters", m.parameter_bytes),
+        ("input", m.input_bytes),
+        (
+            "states (h_0, c_0, h_n, c_n)" if not report.spec.mode.is_cell else "states (h_0, c_0)",
+            m.state_bytes,
+        ),
+        ("output" if not report.spec.mode.is_cell else "output (h_1, c_1)", m.output_bytes),
+        ("training activations (estimate)", m.training_activation_bytes),
+    ):
+        mem.add_row(what, f"{size:,}", human_bytes(size))
+    console.print(mem)
+    console.print()
+
+    bench = report.bench_figures()
+    if bench is None:
+        return
+    kind = "forward + backward" if bench.backward else "forward"
+    timing = Table(
+        title=f"Bench: {bench.runs} {kind} passes after {bench.warmup} warm-up",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+        show_header=False,
+    )
+    timing.add_column(overflow="fold")
+    timing.add_column(justify="right", no_wrap=True)
+    cudnn = "" if bench.cudnn is None else f" (cuDNN {'used' if bench.cudnn else 'not used'})"
+    for what, value in (
+        ("median latency", f"{bench.median_ms:.3f} ms"),
+        ("min latency", f"{bench.min_ms:.3f} ms"),
+        ("sequences per second", f"{bench.sequences_per_s:,.1f}"),
+        ("time steps per second", f"{bench.tokens_per_s:,.1f}"),
+        ("achieved FLOP/s", f"{short_count(int(bench.achieved_flops_per_s))}FLOP/s"),
+        ("device", f"{bench.device}{cudnn}"),
+    ):
+        timing.add_row(what, value)
+    console.print(timing)
+    console.print()

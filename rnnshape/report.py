@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import statistics
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from ._version import __version__
-from .formulas import ParameterShape, Symbol, TensorShape
+from .formulas import (
+    Cost,
+    Memory,
+    ParameterShape,
+    Symbol,
+    TensorShape,
+    cost,
+    memory,
+    row_steps,
+)
 from .spec import Dtype, InputSpec, LayerSpec
 
+if TYPE_CHECKING:
+    from .runner import BenchTimes
+
 SCHEMA_VERSION = 1
+# Forward plus backward is counted as three forward passes (the backward pass of a matrix
+# multiply is two multiplies of the same size), the usual convention for training FLOP/s.
+BACKWARD_FLOPS_FACTOR = 3
 
 
 @dataclass(frozen=True)
@@ -36,6 +53,22 @@ class TensorRow:
 
 
 @dataclass(frozen=True)
+class BenchFigures:
+    """The ``bench`` key of the JSON document."""
+
+    runs: int
+    warmup: int
+    backward: bool
+    median_ms: float
+    min_ms: float
+    sequences_per_s: float
+    tokens_per_s: float
+    device: str
+    cudnn: bool | None
+    achieved_flops_per_s: float
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything ``rnnshape <mode>`` shows for one layer and one input."""
 
@@ -50,6 +83,7 @@ class Report:
     seed: int | None
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    bench: BenchTimes | None = None
 
     @property
     def module(self) -> str:
@@ -63,12 +97,48 @@ class Report:
     def parameter_bytes(self) -> int:
         return self.num_parameters * Dtype(self.dtype).itemsize
 
+    @property
+    def cost(self) -> Cost:
+        return cost(self.spec, self.input)
+
+    @property
+    def memory(self) -> Memory:
+        return memory(self.spec, self.input, Dtype(self.dtype))
+
+    @property
+    def sequences(self) -> int:
+        """Sequences in one pass: N, or 1 unbatched, or the number of lengths (rows for a cell)."""
+        if self.input.lengths is not None:
+            return len(self.input.lengths)
+        return 1 if self.input.unbatched else (self.input.batch or 1)
+
+    def bench_figures(self) -> BenchFigures | None:
+        """Figures derived from the measured times and the exact cost; None without --bench."""
+        if self.bench is None:
+            return None
+        times = self.bench.times_ms
+        median_ms = statistics.median(times)
+        seconds = max(median_ms / 1000.0, 1e-12)
+        factor = BACKWARD_FLOPS_FACTOR if self.bench.backward else 1
+        return BenchFigures(
+            runs=len(times),
+            warmup=self.bench.warmup,
+            backward=self.bench.backward,
+            median_ms=median_ms,
+            min_ms=min(times),
+            sequences_per_s=self.sequences / seconds,
+            tokens_per_s=row_steps(self.spec, self.input) / seconds,
+            device=self.bench.device,
+            cudnn=self.bench.cudnn,
+            achieved_flops_per_s=self.cost.flops * factor / seconds,
+        )
+
     def tensor(self, name: str) -> TensorRow:
         return next(row for row in self.tensors if row.tensor.name == name)
 
     def to_dict(self) -> dict[str, object]:
-        """The JSON document: deterministic, plain types only."""
-        return {
+        """The JSON document: deterministic (``bench`` aside), plain types only."""
+        doc: dict[str, object] = {
             "schema_version": SCHEMA_VERSION,
             "rnnshape_version": __version__,
             "module": self.module,
@@ -101,10 +171,16 @@ class Report:
             "parameter_bytes": self.parameter_bytes,
             "tensors": {row.tensor.name: row.to_dict() for row in self.tensors},
             "symbols": {s.name: s.value for s in self.symbols},
+            "cost": self.cost.to_dict(),
+            "memory": self.memory.to_dict(),
             "notes": list(self.notes),
             "warnings": list(self.warnings),
             "ran_forward": self.ran_forward,
         }
+        bench = self.bench_figures()
+        if bench is not None:
+            doc["bench"] = asdict(bench)
+        return doc
 
 
 def notes_for(spec: LayerSpec, inp: InputSpec) -> list[str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import SpecError, UsageError
-from .formulas import run_memory_bytes, tensor_shapes
+from .formulas import memory, run_memory_bytes, tensor_shapes
 from .spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec
 
 _DEVICE_RE = re.compile(r"^(cpu|mps|auto|cuda(:\d+)?)$")
@@ -48,6 +48,7 @@ class Observation:
     device: str
     dtype: str
     warnings: list[str] = field(default_factory=list)
+    bench: BenchTimes | None = None
 
 
 def check_device_name(device: str) -> str:
@@ -83,13 +84,41 @@ def human_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
+@dataclass(frozen=True)
+class BenchRequest:
+    """Time ``runs`` passes after ``warmup`` untimed ones; with ``backward``, forward+backward."""
+
+    runs: int
+    backward: bool = False
+    warmup: int = 3
+
+
+@dataclass(frozen=True)
+class BenchTimes:
+    """Measured wall times of each timed pass, in milliseconds, and how the layer ran."""
+
+    times_ms: tuple[float, ...]
+    warmup: int
+    backward: bool
+    device: str
+    cudnn: bool | None
+
+
 def check_fits(
-    spec: LayerSpec, inp: InputSpec, dtype: Dtype, device: str, free: int | None
+    spec: LayerSpec,
+    inp: InputSpec,
+    dtype: Dtype,
+    device: str,
+    free: int | None,
+    training: bool = False,
 ) -> None:
     """Refuse, before allocating, a run that would not fit in the device's free memory."""
     if free is None:
         return
     need = run_memory_bytes(spec, inp, dtype)
+    if training:  # autograd's saved activations and one gradient per parameter
+        mem = memory(spec, inp, dtype)
+        need += mem.training_activation_bytes + mem.parameter_bytes
     if need > free * 0.9:
         raise UsageError(
             f"this run needs about {human_bytes(need)} ({spec.constructor()} at {dtype.value}) "
@@ -251,17 +280,21 @@ def run(
     device: str = "cpu",
     dtype: Dtype = Dtype.FLOAT32,
     seed: int = 0,
+    bench: BenchRequest | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Observation:
-    """Build the module on ``device`` at ``dtype`` and run one seeded forward pass."""
+    """Build the module on ``device`` at ``dtype`` and run one seeded forward pass;
+    with ``bench``, then time repeated passes of the same module on the same input."""
     check_device_name(device)
+    training = bench is not None and bench.backward
     if device in ("cpu", "mps"):
-        check_fits(spec, inp, dtype, device, available_memory_bytes(device))
+        check_fits(spec, inp, dtype, device, available_memory_bytes(device), training)
     notes: list[str] = []
     torch = _import_torch(notes)
     resolved = resolve_device(torch, device)
     if resolved.startswith("cuda"):
         free = int(torch.cuda.mem_get_info(torch.device(resolved))[0])
-        check_fits(spec, inp, dtype, resolved, free)
+        check_fits(spec, inp, dtype, resolved, free, training)
     elif resolved == "mps":
         if dtype is Dtype.FLOAT64:
             raise SpecError(
@@ -269,7 +302,7 @@ def run(
                 "float64 cannot run on mps: Apple's MPS has no float64; use {dtype} float32",
             )
         if device == "auto":
-            check_fits(spec, inp, dtype, resolved, available_memory_bytes("cpu"))
+            check_fits(spec, inp, dtype, resolved, available_memory_bytes("cpu"), training)
     tdtype = _torch_dtype(torch, dtype)
     nn = torch.nn
     try:
@@ -287,10 +320,16 @@ def run(
             x = _make_input(torch, spec, inp, make)
             states = _states(torch, spec, inp, make)
             seen = _forward(torch, module, spec, x, states)
+            timed = None
+            if bench is not None:
+                timed = _bench(
+                    torch, module, spec, x, states, bench, seen["input"].device, progress
+                )
     except (RuntimeError, TypeError, ValueError) as exc:
         raise _classify_failure(exc, spec, dtype.value, resolved) from exc
     actual_device = seen["input"].device
     return Observation(
+        bench=timed,
         config=module_config(module),
         parameters=[(n, tuple(p.shape)) for n, p in module.named_parameters()],
         tensors=seen,
@@ -395,3 +434,75 @@ def input_spec_of(spec: LayerSpec, input: Any) -> InputSpec:
     first, second = int(input.shape[0]), int(input.shape[1])
     seq, batch = (second, first) if spec.batch_first else (first, second)
     return make_input(spec, seq=seq, batch=batch)
+
+
+def _uses_cudnn(torch: Any, spec: LayerSpec, x: Any, device: str) -> bool | None:
+    """Whether torch dispatches this layer to cuDNN (its own rule); None off CUDA."""
+    if not device.startswith("cuda"):
+        return None
+    if spec.mode.is_cell:  # cells run torch's fused CUDA kernels, never cuDNN
+        return False
+    data = x.data if isinstance(x, torch.nn.utils.rnn.PackedSequence) else x
+    cudnn = torch.backends.cudnn
+    return bool(cudnn.enabled and cudnn.is_available() and cudnn.is_acceptable(data))
+
+
+def _bench(
+    torch: Any,
+    module: Any,
+    spec: LayerSpec,
+    x: Any,
+    states: dict[str, Any],
+    request: BenchRequest,
+    device: str,
+    progress: Callable[[int, int], None] | None,
+) -> BenchTimes:
+    """Time ``request.runs`` passes after ``request.warmup`` untimed ones."""
+    import time
+
+    from torch.nn.utils.rnn import PackedSequence
+
+    lstm = spec.mode.family == "lstm"
+    hx = (states["h_0"], states["c_0"]) if lstm else states["h_0"]
+    cuda = device.startswith("cuda")
+    if request.backward:
+        module.train()  # cuDNN's backward needs training mode; dropout then applies too
+
+    def loss_of(result: Any) -> Any:
+        if spec.mode.is_cell:
+            return result[0].sum() + result[1].sum() if lstm else result.sum()
+        output = result[0]
+        if isinstance(output, PackedSequence):
+            output = output.data
+        return output.sum()
+
+    def once() -> None:
+        if request.backward:
+            module.zero_grad(set_to_none=True)
+            loss_of(module(x, hx)).backward()
+        else:
+            with torch.inference_mode():
+                module(x, hx)
+
+    total = request.warmup + request.runs
+    times: list[float] = []
+    for i in range(total):
+        if cuda:
+            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+            start.record()
+            once()
+            end.record()
+            end.synchronize()
+            elapsed = float(start.elapsed_time(end))
+        else:
+            began = time.perf_counter()
+            once()
+            elapsed = (time.perf_counter() - began) * 1000.0
+        if i >= request.warmup:
+            times.append(elapsed)
+        if progress is not None:
+            progress(i + 1, total)
+    module.eval()
+    return BenchTimes(
+        tuple(times), request.warmup, request.backward, device, _uses_cudnn(torch, spec, x, device)
+    )

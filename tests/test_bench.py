@@ -1,0 +1,112 @@
+"""--bench, --backward and --svg through the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import rnnshape
+from rnnshape.cli import app, main
+from rnnshape.formulas import cost
+from rnnshape.report import BACKWARD_FLOPS_FACTOR
+
+runner = CliRunner()
+
+
+def bench_json(*args: str) -> dict[str, Any]:
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output + result.stderr
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("args", "sequences", "tokens"),
+    [
+        (["lstm", "6", "8", "--seq", "4", "--batch", "3"], 3, 12),
+        (["gru", "6", "8", "--seq", "4", "--unbatched"], 1, 4),
+        (["rnn", "6", "8", "--lengths", "4,1,2"], 3, 7),
+        (["lstm-cell", "6", "8", "--batch", "5"], 5, 5),
+    ],
+)
+def test_bench_figures_follow_from_the_median(args: list[str], sequences: int,
+                                              tokens: int) -> None:
+    doc = bench_json(*args, "--bench", "4")
+    bench = doc["bench"]
+    assert bench["runs"] == 4 and bench["warmup"] >= 1 and bench["backward"] is False
+    assert bench["device"] == doc["device"] == "cpu" and bench["cudnn"] is None
+    assert 0 < bench["min_ms"] <= bench["median_ms"]
+    seconds = bench["median_ms"] / 1000
+    assert bench["sequences_per_s"] == pytest.approx(sequences / seconds)
+    assert bench["tokens_per_s"] == pytest.approx(tokens / seconds)
+    assert bench["achieved_flops_per_s"] == pytest.approx(doc["cost"]["flops"] / seconds)
+
+
+def test_backward_counts_three_forward_passes() -> None:
+    doc = bench_json("lstm", "6", "8", "2", "--lengths", "3,2", "--bench", "3", "--backward")
+    bench = doc["bench"]
+    assert bench["backward"] is True
+    assert BACKWARD_FLOPS_FACTOR == 3
+    assert bench["achieved_flops_per_s"] == pytest.approx(
+        3 * doc["cost"]["flops"] / (bench["median_ms"] / 1000))
+
+
+def test_bench_adds_only_the_bench_key() -> None:
+    plain = bench_json("gru", "6", "8")
+    timed = bench_json("gru", "6", "8", "--bench", "2")
+    assert "bench" not in plain
+    timed.pop("bench")
+    assert timed == plain
+
+
+def test_api_bench_uses_the_same_cost() -> None:
+    report = rnnshape.inspect("lstm", 6, 8, bench=2)
+    figures = report.bench_figures()
+    assert figures is not None and figures.runs == 2
+    assert report.cost == cost(report.spec, report.input)
+
+
+def test_bench_table_without_a_terminal_has_no_progress_bar() -> None:
+    result = runner.invoke(app, ["lstm", "6", "8", "--bench", "3"])
+    assert result.exit_code == 0
+    assert "median latency" in result.stdout
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "first_line"),
+    [
+        (["lstm", "6", "8", "--bench", "0"], "error: --bench 0 must be at least 1"),
+        (["lstm", "6", "8", "--bench", "-2"], "error: --bench -2 must be at least 1"),
+        (["lstm", "6", "8", "--bench", "3", "--dry-run"],
+         "error: --bench cannot be combined with --dry-run"),
+        (["lstm", "6", "8", "--backward"], "error: --backward needs --bench N"),
+        (["lstm", "6", "8", "--svg", "/no/such/folder/x.svg"], "error: --svg '/no/such/folder"),
+    ],
+)
+def test_bench_usage_errors(args: list[str], first_line: str,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*args, "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(first_line), err
+
+
+def test_svg_saves_the_tables(tmp_path: Path) -> None:
+    picture = tmp_path / "lstm.svg"
+    result = runner.invoke(app, ["lstm", "10", "20", "2", "--svg", str(picture)])
+    assert result.exit_code == 0, result.output
+    text = picture.read_text(encoding="utf-8")
+    assert text.lstrip().startswith("<svg")
+    assert "weight_hh_l1" in text and "Cost" in text
+
+
+def test_svg_with_json_keeps_stdout_pure(tmp_path: Path) -> None:
+    picture = tmp_path / "gru.svg"
+    result = runner.invoke(app, ["gru", "10", "20", "--json", "--svg", str(picture)])
+    assert result.exit_code == 0
+    json.loads(result.stdout)
+    assert "weight_ih_l0" in picture.read_text(encoding="utf-8")
