@@ -342,6 +342,11 @@ def _make_command(mode: Mode) -> Callable[..., None]:
                 "--json", help="print one JSON document and nothing else", rich_help_panel="Output"
             ),
         ] = False,
+        explain: Annotated[
+            bool,
+            typer.Option("--explain", help="add the equations, gate blocks and unrolled network",
+                         rich_help_panel="Output"),
+        ] = False,
         svg: Annotated[
             Path | None,
             typer.Option(metavar="FILE", help="also save the tables as an SVG picture",
@@ -389,6 +394,7 @@ def _make_command(mode: Mode) -> Callable[..., None]:
                 bench=bench,
                 backward=backward,
                 progress=progress.update,
+                explain=explain,
             )
 
         run_guarded(lambda: check_svg_path(svg))

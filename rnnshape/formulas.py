@@ -367,10 +367,11 @@ def cost(spec: LayerSpec, inp: InputSpec) -> Cost:
     )
 
 
-# Values autograd keeps per step, row and direction, in units of H (hidden_size) plus H_out:
-# the gate activations, the cell state and its tanh (LSTM), GRU's W_hn·h + b_hn (needed for
-# r's gradient), and h_t itself (h_out wide; with a projection also the H-wide h before it).
-_SAVED_PER_STEP = {"rnn": 1, "lstm": 6, "gru": 4}
+# Values autograd keeps per step, row and direction, in units of H (hidden_size), besides
+# h_t itself (H_out wide): LSTM's four gate activations, c_t and tanh(c_t); GRU's r, z, n and
+# W_hn·h + b_hn (needed for r's gradient); an RNN's activation output is h_t. With a
+# projection, LSTM also keeps the H-wide o_t ⊙ tanh(c_t) that W_hr multiplies.
+_SAVED_PER_STEP = {"rnn": 0, "lstm": 6, "gru": 4}
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import SpecError, VerificationError
@@ -45,6 +46,7 @@ def inspect(
     bench: int | None = None,
     backward: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    explain: bool = False,
 ) -> Report:
     """Describe ``nn.<Mode>(...)`` on the given input; with ``run`` verify it against torch.
 
@@ -74,15 +76,17 @@ def inspect(
         from .runner import check_device_name  # runner imports torch lazily, not at import
 
         check_device_name(device)
-        return build_report(spec, inp, device=device, dtype=kind.value, seed=seed)
+        report = build_report(spec, inp, device=device, dtype=kind.value, seed=seed)
+        return replace(report, explain=explain)
     from .runner import run as run_forward
 
     observation = run_forward(
         spec, inp, device=device, dtype=kind, seed=seed, bench=request, progress=progress
     )
-    return build_report(
+    report = build_report(
         spec, inp, device=observation.device, dtype=kind.value, seed=seed, observation=observation
     )
+    return replace(report, explain=explain)
 
 
 def bench_request(bench: int | None, backward: bool, run: bool) -> BenchRequest | None:

@@ -130,6 +130,12 @@ def render_tables(report: Report, console: Console) -> None:
     console.print(legend)
     for note in report.notes:
         console.print(Text(f"note: {note}"))
+    if report.explain:
+        from .explain import explain
+        from .render_explain import render_explain
+
+        console.print()
+        render_explain(explain(report.spec, report.input), report.spec, report.input, console)
 
 
 def short_count(n: int) -> str:

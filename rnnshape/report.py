@@ -84,6 +84,7 @@ class Report:
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     bench: BenchTimes | None = None
+    explain: bool = False  # add the equations, gate blocks and unrolled network
 
     @property
     def module(self) -> str:
@@ -177,6 +178,10 @@ class Report:
             "warnings": list(self.warnings),
             "ran_forward": self.ran_forward,
         }
+        if self.explain:
+            from .explain import explain
+
+            doc["explain"] = explain(self.spec, self.input).to_dict()
         bench = self.bench_figures()
         if bench is not None:
             doc["bench"] = asdict(bench)

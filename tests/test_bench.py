@@ -110,3 +110,32 @@ def test_svg_with_json_keeps_stdout_pure(tmp_path: Path) -> None:
     assert result.exit_code == 0
     json.loads(result.stdout)
     assert "weight_ih_l0" in picture.read_text(encoding="utf-8")
+
+
+def test_explain_json_is_in_the_document_and_the_schema() -> None:
+    import jsonschema
+    import torch
+
+    from tests.test_cli import SCHEMA
+
+    doc = bench_json("lstm", "10", "20", "2", "--explain")
+    jsonschema.validate(doc, SCHEMA)
+    gates = {(g["name"], g["parameter"]): g for g in doc["explain"]["gates"]}
+    w_if = gates[("W_if", "weight_ih_l0")]
+    hidden = doc["config"]["hidden_size"]
+    assert w_if["rows"] == [hidden, 2 * hidden]  # i|f|g|o: the forget gate is the 2nd block
+    assert w_if["shape"] == [hidden, 10]
+    # The blocks of one parameter tile it exactly, as torch stores it.
+    weight = dict(torch.nn.LSTM(10, 20, 2).named_parameters())["weight_hh_l1"]
+    rows = sorted(g["rows"] for g in doc["explain"]["gates"] if g["parameter"] == "weight_hh_l1")
+    assert rows[0][0] == 0 and rows[-1][1] == weight.shape[0]
+    assert set(doc["explain"]) == {"gates", "equations", "diagram"}
+    assert "explain" not in bench_json("lstm", "10", "20", "2")
+
+
+def test_explain_tables_fit_a_narrow_terminal() -> None:
+    result = CliRunner().invoke(app, ["gru", "10", "20", "3", "--bidirectional", "--seq", "40",
+                                      "--explain", "--dry-run"], env={"COLUMNS": "60"})
+    assert result.exit_code == 0, result.output
+    assert "Unrolled" in result.stdout and "…" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 60

@@ -27,6 +27,8 @@ sys.exit(code)
         ["gru", "10", "20", "--lengths", "5,3,2", "--dry-run", "--json"],
         ["lstm-cell", "10", "20", "--dry-run", "--device", "cuda"],
         ["schema"],
+        ["lstm", "10", "20", "2", "--bidirectional", "--explain", "--dry-run", "--json"],
+        ["gru-cell", "10", "20", "--explain", "--dry-run"],
         ["lstm", "10", "20", "--proj-size", "20"],  # a usage error is caught before torch
     ],
 )
