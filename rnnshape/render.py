@@ -10,6 +10,7 @@ from .report import Report
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
 
 class OutputFormat(str, Enum):
@@ -50,7 +51,6 @@ def render_json(report: Report) -> str:
 
 def render_tables(report: Report, console: Console) -> None:
     """Header, parameters, tensors, legend and notes as Rich renderables."""
-    from rich import box
     from rich.table import Table
     from rich.text import Text
 
@@ -68,13 +68,7 @@ def render_tables(report: Report, console: Console) -> None:
     console.print(header)
     console.print()
 
-    params = Table(
-        title="Parameters (named_parameters() order)",
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-        show_edge=False,
-        pad_edge=False,
-    )
+    params = section_table("Parameters (named_parameters() order)")
     params.add_column("name", no_wrap=True, style="cyan")
     params.add_column("shape", no_wrap=True)
     params.add_column("from", overflow="fold")
@@ -93,13 +87,7 @@ def render_tables(report: Report, console: Console) -> None:
     console.print(params)
     console.print()
 
-    tensors = Table(
-        title="Tensors of one forward pass",
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-        show_edge=False,
-        pad_edge=False,
-    )
+    tensors = section_table("Tensors of one forward pass")
     tensors.add_column("tensor", no_wrap=True, style="cyan")
     tensors.add_column("", no_wrap=True)
     tensors.add_column("shape", overflow="fold")
@@ -153,18 +141,25 @@ def short_count(n: int) -> str:
     return str(n)
 
 
-def _render_cost(report: Report, console: Console) -> None:
+def section_table(title: str, show_header: bool = True) -> Table:
+    """The one table style of every section: a title on the left, a rule under the header."""
     from rich import box
     from rich.table import Table
 
-    c = report.cost
-    table = Table(
-        title="Cost of one forward pass (1 MAC = 2 FLOPs)",
+    return Table(
+        title=title,
         box=box.SIMPLE_HEAD,
         title_justify="left",
         show_edge=False,
         pad_edge=False,
+        show_header=show_header,
     )
+
+
+def _render_cost(report: Report, console: Console) -> None:
+
+    c = report.cost
+    table = section_table("Cost of one forward pass (1 MAC = 2 FLOPs)")
     table.add_column("term", overflow="fold")
     table.add_column("count", justify="right", no_wrap=True)
     table.add_column("", justify="right", no_wrap=True, style="dim")
@@ -183,13 +178,7 @@ def _render_cost(report: Report, console: Console) -> None:
     console.print()
 
     m = report.memory
-    mem = Table(
-        title=f"Memory at {report.dtype}",
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-        show_edge=False,
-        pad_edge=False,
-    )
+    mem = section_table(f"Memory at {report.dtype}")
     mem.add_column("what", overflow="fold")
     mem.add_column("bytes", justify="right", no_wrap=True)
     mem.add_column("", justify="right", no_wrap=True, style="dim")
@@ -211,13 +200,8 @@ def _render_cost(report: Report, console: Console) -> None:
     if bench is None:
         return
     kind = "forward + backward" if bench.backward else "forward"
-    timing = Table(
-        title=f"Bench: {bench.runs} {kind} passes after {bench.warmup} warm-up",
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-        show_edge=False,
-        pad_edge=False,
-        show_header=False,
+    timing = section_table(
+        f"Bench: {bench.runs} {kind} passes after {bench.warmup} warm-up", show_header=False
     )
     timing.add_column(overflow="fold")
     timing.add_column(justify="right", no_wrap=True)

@@ -52,9 +52,7 @@ def render_explain(
     console.print()
     _print_gates(explanation.gates, spec, console)
     console.print()
-    title = (
-        "One step" if spec.mode.is_cell else "Unrolled (time →, layers stacked, output on top)"
-    )
+    title = "One step" if spec.mode.is_cell else "Unrolled (time →, layers stacked, output on top)"
     console.print(Text(title, style="bold"))
     for line in diagram_lines(spec, inp, console.width):
         console.print(Text(line, no_wrap=True, overflow="ellipsis"), highlight=False)
@@ -90,16 +88,9 @@ def _pack(tokens: list[str], width: int) -> list[str]:
 
 
 def _print_gates(gates: tuple[GateBlock, ...], spec: LayerSpec, console: Console) -> None:
-    from rich import box
-    from rich.table import Table
+    from .render import section_table
 
-    table = Table(
-        title="Gate blocks (torch's row order)",
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-        show_edge=False,
-        pad_edge=False,
-    )
+    table = section_table("Gate blocks (torch's row order)")
     table.add_column("block", no_wrap=True, style="cyan")
     table.add_column("lives in", overflow="fold")
     table.add_column("shape", overflow="fold")

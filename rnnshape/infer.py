@@ -1,0 +1,307 @@
+"""Find the recurrent modules in a state dict and recover their configurations; no torch.
+
+Tensors are grouped by the names torch gives recurrent parameters (``weight_ih_l0``,
+``weight_hh``, ...) under any prefix. Each group's class and sizes come from its shapes,
+and the config is then checked the other way round: the formulas must give exactly the
+names and shapes found, or the group is reported as a problem instead of a module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ._version import __version__
+from .checkpoint import Checkpoint, CheckpointFormat, TensorInfo, read_checkpoint
+from .errors import SpecError
+from .formulas import num_parameters, parameter_shapes
+from .spec import LayerSpec, Mode, make_spec
+
+SCHEMA_VERSION = 1
+
+_LAYER = re.compile(
+    r"^(?P<prefix>(?:.*\.)?)(?P<role>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
+    r"_l(?P<layer>0|[1-9][0-9]*)(?P<reverse>_reverse)?$"
+)
+_CELL = re.compile(r"^(?P<prefix>(?:.*\.)?)(?P<role>weight_ih|weight_hh|bias_ih|bias_hh)$")
+_MODE_BY_GATES = {1: "rnn", 3: "gru", 4: "lstm"}
+# What the weights cannot tell, by the torch kwarg's name.
+_UNKNOWABLE = ("batch_first", "dropout", "nonlinearity")
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """A shape as torch prints its size: ``(80, 10)``, ``(80,)``."""
+    return f"({shape[0]},)" if len(shape) == 1 else "(" + ", ".join(map(str, shape)) + ")"
+
+
+@dataclass(frozen=True)
+class InferredModule:
+    """One complete recurrent module found in the file, with the config that rebuilds it."""
+
+    prefix: str
+    container: str | None
+    spec: LayerSpec
+    dtype: str  # the core's dtype name, or "mixed"
+
+    @property
+    def module(self) -> str:
+        return self.spec.mode.torch_class
+
+    @property
+    def num_parameters(self) -> int:
+        return num_parameters(self.spec)
+
+    @property
+    def unknown(self) -> tuple[str, ...]:
+        """The class's kwargs that weights do not record, in signature order."""
+        return tuple(k for k in self.spec.mode.kwargs if k in _UNKNOWABLE)
+
+    def command(self) -> str:
+        """The ``rnnshape`` command line that shows this module."""
+        spec = self.spec
+        words = ["rnnshape", spec.mode.value, str(spec.input_size), str(spec.hidden_size)]
+        if not spec.mode.is_cell and spec.num_layers != 1:
+            words.append(str(spec.num_layers))
+        if not spec.bias:
+            words.append("--no-bias")
+        if spec.bidirectional:
+            words.append("--bidirectional")
+        if spec.proj_size:
+            words += ["--proj-size", str(spec.proj_size)]
+        return " ".join(words)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "prefix": self.prefix,
+            "container": self.container,
+            "module": self.module,
+            "constructor": self.spec.constructor(),
+            "command": self.command(),
+            "config": self.spec.torch_kwargs(),
+            "num_parameters": self.num_parameters,
+            "dtype": self.dtype,
+            "unknown": list(self.unknown),
+        }
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A group of recurrent-looking tensors that is incomplete or inconsistent."""
+
+    prefix: str
+    container: str | None
+    message: str
+
+    def describe(self) -> str:
+        """One line for stderr: where the group sits, then what is wrong."""
+        where = self.prefix or "(top level)"
+        if self.container is not None:
+            where = f"{self.container}: {where}"
+        return f"{where}: {self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"prefix": self.prefix, "container": self.container, "message": self.message}
+
+
+@dataclass(frozen=True)
+class InferResult:
+    """Everything ``rnnshape infer`` found in one file; ``to_dict()`` is the JSON contract."""
+
+    file: str
+    format: CheckpointFormat
+    modules: tuple[InferredModule, ...]
+    problems: tuple[Problem, ...]
+    num_tensors: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "rnnshape_version": __version__,
+            "file": self.file,
+            "format": self.format.value,
+            "modules": [m.to_dict() for m in self.modules],
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+def infer_checkpoint(path: str, *, trust_torchscript: bool = False) -> InferResult:
+    """Read ``path`` (any supported format) and infer every recurrent module in it."""
+    return infer_from(read_checkpoint(path, trust_torchscript=trust_torchscript))
+
+
+def infer_from(checkpoint: Checkpoint) -> InferResult:
+    """Infer the modules of every state dict in an already-read checkpoint."""
+    modules: list[InferredModule] = []
+    problems: list[Problem] = []
+    for state in checkpoint.state_dicts:
+        found, wrong = infer_state_dict(state.tensors, state.container)
+        modules += found
+        problems += wrong
+    return InferResult(
+        checkpoint.path, checkpoint.format, tuple(modules), tuple(problems), checkpoint.num_tensors
+    )
+
+
+def infer_state_dict(
+    tensors: Mapping[str, TensorInfo], container: str | None = None
+) -> tuple[list[InferredModule], list[Problem]]:
+    """Group recurrent parameters by prefix; each group becomes a module or problems."""
+    groups: dict[tuple[str, bool], dict[str, TensorInfo]] = {}
+    for name, info in tensors.items():
+        match = _LAYER.match(name) or _CELL.match(name)
+        if match is None:
+            continue
+        prefix = match["prefix"]
+        is_cell = match.re is _CELL
+        groups.setdefault((prefix, is_cell), {})[name[len(prefix) :]] = info
+    modules: list[InferredModule] = []
+    problems: list[Problem] = []
+    for (prefix, is_cell), group in groups.items():
+        spec, messages = _infer_cell(group) if is_cell else _infer_layer(group)
+        if messages or spec is None:
+            problems += [Problem(prefix, container, m) for m in messages]
+            continue
+        dtypes = {info.dtype for info in group.values()}
+        dtype = dtypes.pop() if len(dtypes) == 1 else "mixed"
+        modules.append(InferredModule(prefix, container, spec, dtype))
+    return modules, problems
+
+
+def _gates(hh_name: str, hh: TensorInfo, hidden: int | None) -> tuple[Mode | None, int, str | None]:
+    """The class family and hidden_size from a ``weight_hh``'s rows (and ``weight_hr``)."""
+    if len(hh.shape) != 2:
+        return None, 0, f"{hh_name} has shape {shape_text(hh.shape)}: a weight must be 2-D"
+    rows, cols = hh.shape
+    hidden = cols if hidden is None else hidden
+    if hidden < 1 or rows % hidden or rows // hidden not in _MODE_BY_GATES:
+        return (
+            None,
+            0,
+            f"{hh_name} has shape {shape_text(hh.shape)}: its {rows} rows are not 1, 3 or 4 "
+            f"times hidden_size {hidden} (RNN, GRU or LSTM)",
+        )
+    return Mode(_MODE_BY_GATES[rows // hidden]), hidden, None
+
+
+def _infer_layer(group: Mapping[str, TensorInfo]) -> tuple[LayerSpec | None, list[str]]:
+    parsed = {name: _LAYER.match(name) for name in group}
+    layers = sorted({int(m["layer"]) for m in parsed.values() if m})
+    reverse_layers = {int(m["layer"]) for m in parsed.values() if m and m["reverse"]}
+    roles = {m["role"] for m in parsed.values() if m}
+    hh_names = [n for n in sorted(group, key=_layer_order) if n.startswith("weight_hh_")]
+    if not hh_names:
+        return None, ["no weight_hh_l* tensor: cannot tell hidden_size (weight_hh_l0 is missing)"]
+    hidden: int | None = None
+    proj = 0
+    if "weight_hr" in roles:
+        hr_name = next(n for n in sorted(group, key=_layer_order) if n.startswith("weight_hr_"))
+        hr = group[hr_name]
+        if len(hr.shape) != 2:
+            return None, [f"{hr_name} has shape {shape_text(hr.shape)}: a weight must be 2-D"]
+        proj, hidden = hr.shape
+    mode, hidden_size, why = _gates(hh_names[0], group[hh_names[0]], hidden)
+    if mode is None:
+        return None, [why or "cannot tell the class"]
+    if proj and mode is not Mode.LSTM:
+        return None, [
+            f"weight_hr_l* (a projection) found, but {hh_names[0]} has the rows of a "
+            f"{mode.torch_class} and only LSTM projects"
+        ]
+    ih = group.get("weight_ih_l0", group.get("weight_ih_l0_reverse"))
+    if 0 not in layers:
+        return None, [f"layer 0 is missing (no {', '.join(_layer_names(0, '', proj))})"]
+    if ih is None or len(ih.shape) != 2:
+        what = "is missing" if ih is None else f"has shape {shape_text(ih.shape)}"
+        return None, [f"weight_ih_l0 {what}: cannot tell input_size"]
+    try:
+        spec = make_spec(
+            mode,
+            ih.shape[1],
+            hidden_size,
+            layers[-1] + 1,
+            bias=bool(roles & {"bias_ih", "bias_hh"}),
+            bidirectional=bool(reverse_layers),
+            proj_size=proj if mode is Mode.LSTM else None,
+        )
+    except SpecError as exc:
+        return None, [f"the shapes give {exc.message}, which torch does not allow"]
+    messages: list[str] = []
+    explained: set[str] = set()
+    for layer in range(spec.num_layers):
+        if layer not in layers:
+            names = _layer_names(layer, "", proj, bias=spec.bias)
+            messages.append(f"layer {layer} is missing (no {', '.join(names)})")
+            explained.update(names)
+    if reverse_layers:
+        without = [k for k in layers if k not in reverse_layers]
+        if without:
+            names = [n for k in without for n in _layer_names(k, "_reverse", proj, spec.bias)]
+            messages.append(
+                f"the reverse direction is on layer{_s(sorted(reverse_layers))} "
+                f"{_join(sorted(reverse_layers))} only, not on layer{_s(without)} "
+                f"{_join(without)} (no {', '.join(names)})"
+            )
+            explained.update(names)
+    return spec, messages + _compare(spec, group, explained)
+
+
+def _infer_cell(group: Mapping[str, TensorInfo]) -> tuple[LayerSpec | None, list[str]]:
+    hh = group.get("weight_hh")
+    if hh is None:
+        return None, ["weight_hh is missing: cannot tell hidden_size"]
+    family, hidden_size, why = _gates("weight_hh", hh, None)
+    if family is None:
+        return None, [why or "cannot tell the class"]
+    ih = group.get("weight_ih")
+    if ih is None or len(ih.shape) != 2:
+        what = "is missing" if ih is None else f"has shape {shape_text(ih.shape)}"
+        return None, [f"weight_ih {what}: cannot tell input_size"]
+    mode = Mode.parse(f"{family.value}-cell")
+    try:
+        spec = make_spec(
+            mode, ih.shape[1], hidden_size, bias=bool({"bias_ih", "bias_hh"} & set(group))
+        )
+    except SpecError as exc:
+        return None, [f"the shapes give {exc.message}, which torch does not allow"]
+    return spec, _compare(spec, group, set())
+
+
+def _compare(spec: LayerSpec, group: Mapping[str, TensorInfo], explained: set[str]) -> list[str]:
+    """Every way the tensors found differ from what the inferred torch module holds."""
+    expected = {p.name: p.shape for p in parameter_shapes(spec)}
+    messages = []
+    for name, shape in expected.items():
+        if name not in group:
+            if name not in explained:
+                messages.append(f"{name} is missing")
+        elif group[name].shape != shape:
+            messages.append(
+                f"{name} has shape {shape_text(group[name].shape)}, but "
+                f"{spec.constructor()} holds {shape_text(shape)}"
+            )
+    for name in group:
+        if name not in expected:
+            messages.append(f"{name} does not belong in {spec.constructor()}")
+    return messages
+
+
+def _layer_names(layer: int, suffix: str, proj: int, bias: bool = True) -> list[str]:
+    roles = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if bias else [])
+    if proj:
+        roles.append("weight_hr")
+    return [f"{role}_l{layer}{suffix}" for role in roles]
+
+
+def _layer_order(name: str) -> tuple[int, bool, str]:
+    match = _LAYER.match(name)
+    assert match is not None
+    return int(match["layer"]), bool(match["reverse"]), name
+
+
+def _s(items: list[int]) -> str:
+    return "s" if len(items) > 1 else ""
+
+
+def _join(items: list[int]) -> str:
+    return ", ".join(map(str, items))

@@ -1,0 +1,151 @@
+"""Turn an InferResult into Rich tables, JSON text or specs for ``rnnshape check``."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from enum import Enum
+from typing import TYPE_CHECKING, TextIO
+
+from .infer import InferredModule, InferResult
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class InferFormat(str, Enum):
+    TABLE = "table"
+    JSON = "json"
+    SPEC = "spec"
+
+
+_FORMAT_LABEL = {"torch": "torch checkpoint", "safetensors": "safetensors file",
+                 "torchscript": "TorchScript archive"}  # fmt: skip
+# A YAML key needs quotes unless it is a plain name; YAML 1.1 reads these words as values.
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_YAML_WORDS = frozenset("y n yes no on off true false null".split())
+
+
+def render_json(result: InferResult) -> str:
+    """The JSON document, one trailing newline, ASCII only."""
+    return json.dumps(result.to_dict(), indent=2) + "\n"
+
+
+def spec_names(result: InferResult) -> list[str]:
+    """A name per module for the ``models:`` mapping: the prefix without its trailing dot."""
+    names: list[str] = []
+    for module in result.modules:
+        name = module.prefix.removesuffix(".") or "model"
+        if name in names and module.container is not None:
+            name = f"{module.container}.{name}"
+        base, n = name, 2
+        while name in names:
+            name, n = f"{base}_{n}", n + 1
+        names.append(name)
+    return names
+
+
+def render_spec(result: InferResult) -> str:
+    """YAML that ``rnnshape check`` accepts: a ``models:`` mapping, one spec per module."""
+    lines = [
+        f"# rnnshape infer {result.file}: {len(result.modules)} recurrent "
+        f"module{'s' if len(result.modules) != 1 else ''} ({result.format.value})",
+        "# check with: rnnshape check <this file>",
+        "models:",
+    ]
+    for name, module in zip(spec_names(result), result.modules, strict=True):
+        where = module.prefix or "(top level)"
+        if module.container is not None:
+            where = f"{where} in {module.container!r}"
+        lines.append(f"  # {where}: {module.spec.constructor()}")
+        lines.append(f"  {_yaml_key(name)}:")
+        lines.append(f"    type: {module.spec.mode.value.replace('-', '_')}")
+        for key, value in module.spec.torch_kwargs().items():
+            note = "  # unknown: not stored in the weights (torch's default)"
+            lines.append(f"    {key}: {_yaml_value(value)}{note if key in module.unknown else ''}")
+        lines.append("    expect:")
+        lines.append(f"      num_parameters: {module.num_parameters}")
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_key(name: str) -> str:
+    if _PLAIN_KEY.match(name) and name.lower() not in _YAML_WORDS:
+        return name
+    return json.dumps(name)  # a JSON string is a YAML double-quoted scalar
+
+
+def _yaml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(value)
+
+
+def render_tables(result: InferResult, console: Console) -> None:
+    """A header line, then one table per module found."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    count = len(result.modules)
+    header = Text()
+    header.append(result.file, style="bold")
+    header.append(
+        f": {_FORMAT_LABEL[result.format.value]} · {result.num_tensors} tensors · "
+        f"{count} recurrent module{'s' if count != 1 else ''}"
+    )
+    if result.problems:
+        n = len(result.problems)
+        header.append(f" · {n} problem{'s' if n != 1 else ''} (on stderr)")
+    console.print(header, soft_wrap=True)  # a long path stays on one line
+    for module in result.modules:
+        console.print()
+        table = Table(
+            title=Text(_title(module), style="bold cyan"),
+            box=box.SIMPLE_HEAD,
+            title_justify="left",
+            show_header=False,
+            show_edge=False,
+            pad_edge=False,
+        )
+        table.add_column(no_wrap=True, style="dim")
+        table.add_column(overflow="fold")
+        table.add_row("prefix", repr(module.prefix))
+        if module.container is not None:
+            table.add_row("container", repr(module.container))
+        table.add_row("constructor", module.spec.constructor())
+        table.add_row("command", module.command())
+        table.add_row("parameters", f"{module.num_parameters:,}")
+        table.add_row("dtype", module.dtype)
+        if module.unknown:
+            table.add_row(
+                "unknown", f"{', '.join(module.unknown)}: not stored in the weights (defaults)"
+            )
+        console.print(table)
+
+
+def _title(module: InferredModule) -> str:
+    return f"{module.prefix.removesuffix('.') or '(top level)'} · {module.module}"
+
+
+def _emit_table(result: InferResult, stream: TextIO) -> None:
+    from rich.console import Console
+
+    render_tables(result, Console(file=stream, soft_wrap=False))
+
+
+def _emit_json(result: InferResult, stream: TextIO) -> None:
+    stream.write(render_json(result))
+
+
+def _emit_spec(result: InferResult, stream: TextIO) -> None:
+    stream.write(render_spec(result))
+
+
+EMITTERS: dict[InferFormat, Callable[[InferResult, TextIO], None]] = {
+    InferFormat.TABLE: _emit_table,
+    InferFormat.JSON: _emit_json,
+    InferFormat.SPEC: _emit_spec,
+}
