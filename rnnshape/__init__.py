@@ -1,7 +1,10 @@
 """rnnshape: what a PyTorch recurrent layer holds and returns, verified against torch.
 
-Importing this package does not import torch; only a real run does.
+Importing this package does not import torch; only a real run does. ``check_files`` and
+``infer_checkpoint`` load on first use (they bring PyYAML and the checkpoint readers).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .errors import RnnShapeError, SpecError, UsageError, VerificationError
@@ -9,6 +12,21 @@ from .formulas import ParameterShape, TensorShape, num_parameters, parameter_sha
 from .inspector import inspect, inspect_module
 from .report import SCHEMA_VERSION, Report
 from .spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec
+
+if TYPE_CHECKING:
+    from .check import check_files
+    from .infer import infer_checkpoint
+
+_LAZY = {"check_files": "check", "infer_checkpoint": "infer"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -24,6 +42,8 @@ __all__ = [
     "UsageError",
     "VerificationError",
     "__version__",
+    "check_files",
+    "infer_checkpoint",
     "inspect",
     "inspect_module",
     "make_input",

@@ -58,6 +58,15 @@ CLI_NAMES = {
 }
 
 
+# Options shared by several commands, defined once.
+JsonFlag = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="print one JSON document and nothing else", rich_help_panel="Output"
+    ),
+]
+
+
 def debug_enabled() -> bool:
     return os.environ.get("RNNSHAPE_DEBUG", "") not in ("", "0")
 
@@ -333,24 +342,26 @@ def _make_command(mode: Mode) -> Callable[..., None]:
         ] = None,
         backward: Annotated[
             bool,
-            typer.Option("--backward", help="with --bench: time forward + backward",
-                         rich_help_panel="Run"),
-        ] = False,
-        json: Annotated[
-            bool,
             typer.Option(
-                "--json", help="print one JSON document and nothing else", rich_help_panel="Output"
+                "--backward", help="with --bench: time forward + backward", rich_help_panel="Run"
             ),
         ] = False,
+        json: JsonFlag = False,
         explain: Annotated[
             bool,
-            typer.Option("--explain", help="add the equations, gate blocks and unrolled network",
-                         rich_help_panel="Output"),
+            typer.Option(
+                "--explain",
+                help="add the equations, gate blocks and unrolled network",
+                rich_help_panel="Output",
+            ),
         ] = False,
         svg: Annotated[
             Path | None,
-            typer.Option(metavar="FILE", help="also save the tables as an SVG picture",
-                         rich_help_panel="Output"),
+            typer.Option(
+                metavar="FILE",
+                help="also save the tables as an SVG picture",
+                rich_help_panel="Output",
+            ),
         ] = None,
     ) -> None:
         from .inspector import inspect
@@ -478,12 +489,7 @@ def check_command(
             rich_help_panel="Run",
         ),
     ] = None,
-    json: Annotated[
-        bool,
-        typer.Option(
-            "--json", help="print one JSON document and nothing else", rich_help_panel="Output"
-        ),
-    ] = False,
+    json: JsonFlag = False,
 ) -> None:
     """Check RNN/LSTM/GRU specs in config files: valid for torch, and as expected (exit 1 if not).
 
@@ -536,12 +542,7 @@ def infer_command(
             show_default=False,
         ),
     ],
-    json: Annotated[
-        bool,
-        typer.Option(
-            "--json", help="print one JSON document and nothing else", rich_help_panel="Output"
-        ),
-    ] = False,
+    json: JsonFlag = False,
     spec: Annotated[
         bool,
         typer.Option(
@@ -591,12 +592,31 @@ def infer_command(
     raise typer.Exit(0)
 
 
-@app.command("schema")
-def schema_command() -> None:
-    """Print the JSON Schema of the --json report (schema_version 1)."""
+SCHEMAS = {
+    "report": "report-v1.schema.json",
+    "check": "check-v1.schema.json",
+    "check-report": "check-report-v1.schema.json",
+    "infer": "infer-v1.schema.json",
+}
+
+
+@app.command("schema", epilog="Example: rnnshape schema check > rnnshape-spec.schema.json")
+def schema_command(
+    which: Annotated[
+        str,
+        typer.Argument(
+            metavar="[report|check|check-report|infer]",
+            help="report: `rnnshape <mode> --json`; check: the spec format of config files; "
+            "check-report: `rnnshape check --json`; infer: `rnnshape infer --json`",
+        ),
+    ] = "report",
+) -> None:
+    """Print a shipped JSON Schema (schema_version 1); by default that of the --json report."""
     from importlib.resources import files
 
-    sys.stdout.write(files("rnnshape").joinpath("schemas/report-v1.schema.json").read_text())
+    if which not in SCHEMAS:
+        fail(f"SCHEMA {which!r} must be one of {', '.join(SCHEMAS)}", EXIT_USAGE)
+    sys.stdout.write(files("rnnshape").joinpath("schemas", SCHEMAS[which]).read_text())
 
 
 def _version(value: bool) -> None:

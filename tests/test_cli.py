@@ -330,6 +330,24 @@ def test_unexpected_failure_is_one_line_unless_debug(monkeypatch: pytest.MonkeyP
         main(["lstm", "3", "4", "--dry-run"])
 
 
+@pytest.mark.parametrize("which", ["report", "check", "check-report", "infer"])
+def test_every_shipped_schema_is_printed_and_valid(which: str) -> None:
+    from rnnshape.cli import SCHEMAS
+
+    result = runner.invoke(app, ["schema", which])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    shipped = files("rnnshape").joinpath("schemas", SCHEMAS[which]).read_text()
+    assert schema == json.loads(shipped)
+
+
+def test_unknown_schema_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema", "nope"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: SCHEMA 'nope' must be one of report, check")
+
+
 def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
