@@ -55,6 +55,7 @@ CLI_NAMES = {
     "backward": "--backward",
     "dry_run": "--dry-run",
     "svg": "--svg",
+    "seed": "--seed",
 }
 
 

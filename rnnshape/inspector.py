@@ -71,6 +71,8 @@ def inspect(
     )
     inp = make_input(spec, seq=seq, batch=batch, unbatched=unbatched, lengths=lengths)
     kind = parse_dtype(dtype)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise SpecError("seed", f"{seed} must be an integer from 0 to 2**63 - 1")
     request = bench_request(bench, backward, run)
     if not run:
         from .runner import check_device_name  # runner imports torch lazily, not at import
