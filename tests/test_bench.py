@@ -139,3 +139,31 @@ def test_explain_tables_fit_a_narrow_terminal() -> None:
     assert result.exit_code == 0, result.output
     assert "Unrolled" in result.stdout and "…" in result.stdout
     assert max(len(line) for line in result.stdout.splitlines()) <= 60
+
+
+def test_progress_bar_waits_one_second_and_needs_terminals(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import rnnshape.cli as cli
+
+    clock = [100.0]
+    monkeypatch.setattr(cli.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    with cli.BenchProgress(enabled=True) as progress:
+        progress.update(1, 10)
+        assert progress.bar is None  # under a second: nothing shown
+        clock[0] += 1.5
+        progress.update(2, 10)
+        assert progress.bar is not None
+        assert progress.bar.tasks[0].completed == 2 and progress.bar.tasks[0].total == 10
+    with cli.BenchProgress(enabled=False) as quiet:  # --json
+        clock[0] += 5
+        quiet.update(3, 10)
+        assert quiet.bar is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    with cli.BenchProgress(enabled=True) as piped:
+        clock[0] += 5
+        piped.update(3, 10)
+        assert piped.bar is None
