@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import compile_package, console_script
 
 FILES = 50
 TYPES = ("lstm", "gru", "rnn", "lstm_cell", "gru_cell", "rnn_cell")
@@ -68,8 +69,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=11)
     args = parser.parse_args()
-    script = shutil.which("rnnshape")
-    check = [script] if script else [sys.executable, "-m", "rnnshape"]
+    check = console_script()
+    compile_package()
     baseline = [sys.executable, "-c", "import typer, rich"]
     with tempfile.TemporaryDirectory() as folder:
         paths = write_configs(Path(folder))

@@ -12,12 +12,12 @@ Prints the median of each command's wall time and the median of the per-pair rat
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from _common import compile_package, console_script
 
 HAND_WRITTEN = """
 import json, torch
@@ -53,30 +53,60 @@ def compare(name: str, cmd: list[str], base: list[str], runs: int,
           f"  ratio {ratio:5.3f}{verdict}")
 
 
+BREAKDOWN = """
+import contextlib, io, time
+import torch
+from torch import nn
+t = time.perf_counter(); nn.LSTM(10, 20, num_layers=2)(torch.randn(5, 3, 10))
+raw = time.perf_counter() - t
+t = time.perf_counter(); from rnnshape.cli import main
+imported = time.perf_counter() - t
+t = time.perf_counter()
+with contextlib.redirect_stdout(io.StringIO()):
+    main(["lstm", "10", "20", "2", "--json"])
+run = time.perf_counter() - t
+import gc; gc.freeze()  # as the command does after its run
+t = time.perf_counter(); import rich.console, rich.table
+rich_import = time.perf_counter() - t
+import rnnshape
+from rnnshape.render import render_tables
+report = rnnshape.inspect("lstm", 10, 20, 2, run=False)
+t = time.perf_counter()
+render_tables(report, rich.console.Console(file=io.StringIO(), width=80))
+render = time.perf_counter() - t
+print(f"  import rnnshape.cli (Typer included)    {imported * 1000:6.1f} ms")
+print(f"  --json run, torch already imported      {run * 1000:6.1f} ms"
+      f"  (a bare first build + forward: {raw * 1000:.1f} ms)")
+print(f"  tables: import Rich console and table   {rich_import * 1000:6.1f} ms")
+print(f"  tables: render the five tables          {render * 1000:6.1f} ms")
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
     runs = parser.parse_args().runs
-    exe = shutil.which("rnnshape")
-    if exe is None:
-        sys.exit("install the package first: pip install -e .")
+    (exe,) = console_script()
     py = sys.executable
-    # pip compiles a package's bytecode when it installs it; an editable checkout under
-    # PYTHONDONTWRITEBYTECODE=1 never would, and each run would recompile rnnshape from
-    # source (~0.1 s). Compile it once, as an installed copy is.
-    import rnnshape
-
-    package = Path(rnnshape.__file__).parent
-    subprocess.run([py, "-m", "compileall", "-q", str(package)], check=True)
+    compile_package()
     hand = [py, "-c", HAND_WRITTEN]
     light = [py, "-c", "import typer, rich"]
     print(f"median of {runs} alternating runs each, python {sys.version.split()[0]}")
     compare("rnnshape lstm 10 20 2 --json", [exe, "lstm", "10", "20", "2", "--json"], hand,
             runs, 1.05)
     compare("rnnshape lstm 10 20 2", [exe, "lstm", "10", "20", "2"], hand, runs, 1.10)
+    # rnnshape freezes the garbage collector after its run, which also spares it the
+    # collector's pass over torch's objects at exit; like for like, the script does too:
+    frozen = [py, "-c", HAND_WRITTEN + "import gc; gc.freeze()\n"]
+    print("against the same script ending with gc.freeze():")
+    compare("rnnshape lstm 10 20 2 --json", [exe, "lstm", "10", "20", "2", "--json"], frozen,
+            runs, 1.05)
+    compare("rnnshape lstm 10 20 2", [exe, "lstm", "10", "20", "2"], frozen, runs, 1.10)
     compare("rnnshape --help", [exe, "--help"], light, runs)
     compare("rnnshape lstm ... --dry-run", [exe, "lstm", "10", "20", "2", "--dry-run"], light,
             runs)
+    print("where a full run's extra time goes (one process, after import torch):")
+    subprocess.run([py, "-c", BREAKDOWN], check=True)
 
 
 if __name__ == "__main__":
