@@ -195,16 +195,17 @@ def parse_lengths(text: str | None) -> list[int] | None:
     """``5,3,2`` → ``[5, 3, 2]``; the spec validates the values themselves."""
     if text is None:
         return None
-    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not text.strip():
+        return []  # the spec says why an empty list is refused
     values = []
-    for part in parts:
+    for part in (p.strip() for p in text.split(",")):
         try:
             values.append(int(part))
         except ValueError:
+            what = "an empty item" if not part else f"{part!r} is not an integer"
             raise SpecError(
                 "lengths",
-                f"{text!r} must be comma-separated integers, e.g. 5,3,2 "
-                f"({part!r} is not an integer)",
+                f"{text!r} must be comma-separated integers, e.g. 5,3,2 ({what})",
                 kind="wrong_type",
             ) from None
     return values

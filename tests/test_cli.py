@@ -230,6 +230,8 @@ BAD = [
     (["lstm", "10", "20", "--lengths", "5,-1"], "error: --lengths must be positive"),
     (["lstm", "10", "20", "--lengths", "5,a"], "error: --lengths '5,a' must be comma-separated"),
     (["lstm", "10", "20", "--lengths", "5,2.5"], "error: --lengths '5,2.5' must be comma"),
+    (["lstm", "10", "20", "--lengths", "5,,3"], "error: --lengths '5,,3' must be comma-separated"),
+    (["lstm", "10", "20", "--lengths", "5,3,"], "error: --lengths '5,3,' must be comma-separated"),
     (["lstm", "10", "20", "--lengths", "5,3", "--unbatched"],
      "error: --unbatched cannot be combined with --lengths"),
     (["lstm", "10", "20", "--device", "cuda:99"], "error: --device cuda:99"),
