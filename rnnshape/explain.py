@@ -204,7 +204,12 @@ def gate_blocks(spec: LayerSpec) -> list[GateBlock]:
         elif not p.gates:
             out.append(
                 GateBlock(
-                    _RNN_NAMES[p.role], None, p.name, (0, p.shape[0]), p.shape, p.layer,
+                    _RNN_NAMES[p.role],
+                    None,
+                    p.name,
+                    (0, p.shape[0]),
+                    p.shape,
+                    p.layer,
                     p.direction,
                 )
             )
@@ -500,9 +505,7 @@ def diagram(spec: LayerSpec, inp: InputSpec) -> Diagram:
                 nodes.append(Node(final, "final_state", final, (*n, width), k, direction))
                 edges.append(Edge(cell_id, final, final, (*n, width)))
         label = "output" if k == last else f"layer {k} output"
-        nodes.append(
-            Node(out_id, "layer_output", label, tensors["output"].shape, k, extra=packed)
-        )
+        nodes.append(Node(out_id, "layer_output", label, tensors["output"].shape, k, extra=packed))
         source, source_width = out_id, wide
         if k < last and spec.dropout > 0:
             drop_id = f"l{k}.dropout"
@@ -526,19 +529,27 @@ def _notes(spec: LayerSpec, inp: InputSpec) -> list[str]:
         d = spec.num_directions
         notes.append(
             f"each layer runs the equations for t = 0 … L-1 (L = {inp.seq})"
-            + ("; the reverse direction, with its own _reverse weights, runs t = L-1 … 0"
-               if d == 2 else "")
+            + (
+                "; the reverse direction, with its own _reverse weights, runs t = L-1 … 0"
+                if d == 2
+                else ""
+            )
         )
         if spec.num_layers > 1:
             notes.append(
                 f"layer k+1 reads layer k's h_t, D·H_out = {d}{DOT}{spec.h_out} = "
                 f"{d * spec.h_out} wide"
-                + (f", through dropout(p={spec.dropout}) in training mode"
-                   if spec.dropout > 0 else "")
+                + (
+                    f", through dropout(p={spec.dropout}) in training mode"
+                    if spec.dropout > 0
+                    else ""
+                )
             )
     else:
-        notes.append("a cell runs one step: h_0 → h_1" + (", c_0 → c_1" if spec.mode.family ==
-                                                          "lstm" else ""))
+        notes.append(
+            "a cell runs one step: h_0 → h_1"
+            + (", c_0 → c_1" if spec.mode.family == "lstm" else "")
+        )
     if spec.mode.family == "lstm":
         notes.append("σ is the sigmoid, ⊙ the element-wise product; c travels beside h")
     elif spec.mode.family == "gru":
