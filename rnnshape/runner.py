@@ -141,8 +141,14 @@ def _torch_warnings(sink: list[str]) -> Iterator[None]:
 
 
 def _import_torch(sink: list[str]) -> Any:
-    with _torch_warnings(sink):
-        import torch
+    try:
+        with _torch_warnings(sink):
+            import torch
+    except ImportError as exc:
+        raise UsageError(
+            f"a real run needs PyTorch, which cannot be imported here ({exc}); install it "
+            "(https://pytorch.org) or use --dry-run for the shapes and counts without torch"
+        ) from exc
     return torch
 
 

@@ -53,3 +53,18 @@ def test_importing_the_package_does_not_import_torch() -> None:
     code = "import sys, rnnshape; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_a_real_run_without_torch_says_so() -> None:
+    """With torch unimportable, a real run is a usage error naming the fix; dry runs work."""
+    probe = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from rnnshape.cli import main\n"
+        "sys.exit(main(['lstm', '10', '20', '--json']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith("error: a real run needs PyTorch")
+    assert "--dry-run" in done.stderr
