@@ -642,11 +642,19 @@ def _root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="show the traceback of an unexpected failure (also RNNSHAPE_DEBUG=1)"
+        ),
+    ] = False,
 ) -> None:
     """Show exactly what a PyTorch recurrent layer holds and returns, verified against torch.
 
     Exit codes: 0 ok, 1 problems found (or an unexpected failure), 2 usage error.
     """
+    if debug:
+        os.environ["RNNSHAPE_DEBUG"] = "1"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

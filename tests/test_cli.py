@@ -329,6 +329,9 @@ def test_unexpected_failure_is_one_line_unless_debug(monkeypatch: pytest.MonkeyP
     assert main(["lstm", "3", "4", "--dry-run"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: unexpected ZeroDivisionError: boom")
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", "lstm", "3", "4", "--dry-run"])
+    monkeypatch.delenv("RNNSHAPE_DEBUG", raising=False)
     monkeypatch.setenv("RNNSHAPE_DEBUG", "1")
     with pytest.raises(ZeroDivisionError):
         main(["lstm", "3", "4", "--dry-run"])
