@@ -36,6 +36,7 @@ def _gates_text(gates: tuple[str, ...], role: str) -> str:
 
 
 def human_bytes(n: int) -> str:
+    """``23680`` → ``23.1 KiB``."""
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if value < 1024:

@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import SpecError, UsageError
 from .formulas import memory, run_memory_bytes, tensor_shapes
+from .render import human_bytes
 from .spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec
 
 _DEVICE_RE = re.compile(r"^(cpu|mps|auto|cuda(:\d+)?)$")
@@ -73,15 +74,6 @@ def available_memory_bytes(device: str) -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
-
-
-def human_bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if value < 1024 or unit == "PiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
