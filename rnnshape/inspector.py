@@ -52,13 +52,8 @@ def inspect(
 
     ``bench=N`` times N more passes (forward, or forward+backward with ``backward``).
     """
-    try:
-        parsed_mode = Mode.parse(mode) if not isinstance(mode, Mode) else mode
-    except ValueError:
-        names = ", ".join(m.value for m in Mode)
-        raise SpecError("mode", f"{mode!r} must be one of {names}") from None
     spec = make_spec(
-        parsed_mode,
+        mode,
         input_size,
         hidden_size,
         num_layers,

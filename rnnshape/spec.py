@@ -204,8 +204,12 @@ def make_spec(
     nonlinearity: object = None,
 ) -> LayerSpec:
     """Validate constructor arguments as torch would; ``None`` means not given."""
-    mode = Mode.parse(mode) if isinstance(mode, str) and not isinstance(mode, Mode) else mode
-    assert isinstance(mode, Mode)
+    if not isinstance(mode, Mode):
+        try:
+            mode = Mode.parse(mode)
+        except ValueError:
+            names = ", ".join(m.value for m in Mode)
+            raise SpecError("mode", f"{mode!r} must be one of {names}") from None
     given = {
         "num_layers": num_layers,
         "bias": bias,
