@@ -39,24 +39,15 @@ CLI_NAMES = {
     "input_size": "INPUT_SIZE",
     "hidden_size": "HIDDEN_SIZE",
     "num_layers": "NUM_LAYERS",
-    "proj_size": "--proj-size",
-    "batch_first": "--batch-first",
-    "nonlinearity": "--nonlinearity",
-    "dropout": "--dropout",
-    "bidirectional": "--bidirectional",
-    "bias": "--bias",
-    "seq": "--seq",
-    "batch": "--batch",
-    "unbatched": "--unbatched",
-    "lengths": "--lengths",
-    "device": "--device",
-    "dtype": "--dtype",
     "mode": "MODE",
-    "bench": "--bench",
-    "backward": "--backward",
-    "dry_run": "--dry-run",
-    "svg": "--svg",
-    "seed": "--seed",
+    **{
+        key: "--" + key.replace("_", "-")
+        for key in (
+            *("proj_size", "batch_first", "nonlinearity", "dropout", "bidirectional", "bias"),
+            *("seq", "batch", "unbatched", "lengths"),
+            *("device", "dtype", "seed", "bench", "backward", "dry_run", "svg"),
+        )
+    },
 }
 
 

@@ -325,16 +325,7 @@ def run(
                 )
     except (RuntimeError, TypeError, ValueError) as exc:
         raise _classify_failure(exc, spec, dtype.value, resolved) from exc
-    actual_device = seen["input"].device
-    return Observation(
-        bench=timed,
-        config=module_config(module),
-        parameters=[(n, tuple(p.shape)) for n, p in module.named_parameters()],
-        tensors=seen,
-        device=actual_device,
-        dtype=dtype.value,
-        warnings=notes,
-    )
+    return _observation(module, seen, notes, timed)
 
 
 def _make_input(torch: Any, spec: LayerSpec, inp: InputSpec, make: Callable[..., Any]) -> Any:
@@ -391,15 +382,22 @@ def observe_module(
         states = {"h_0": hx}
     with _torch_warnings(notes):
         seen = _forward(torch, module, spec, input, states)
-    observation = Observation(
+    return spec, inp, _observation(module, seen, notes)
+
+
+def _observation(
+    module: Any, seen: dict[str, ObservedTensor], notes: list[str], bench: BenchTimes | None = None
+) -> Observation:
+    """What a pass showed: the module's config and parameters, the tensors, where it ran."""
+    return Observation(
         config=module_config(module),
         parameters=[(n, tuple(p.shape)) for n, p in module.named_parameters()],
         tensors=seen,
         device=seen["input"].device,
         dtype=seen["input"].dtype,
         warnings=notes,
+        bench=bench,
     )
-    return spec, inp, observation
 
 
 def input_spec_of(spec: LayerSpec, input: Any) -> InputSpec:
