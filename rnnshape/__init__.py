@@ -6,16 +6,22 @@ Importing this package does not import torch; only a real run does. ``check_file
 
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
-from .errors import RnnShapeError, SpecError, UsageError, VerificationError
-from .formulas import ParameterShape, TensorShape, num_parameters, parameter_shapes, tensor_shapes
-from .inspector import inspect, inspect_module
-from .report import SCHEMA_VERSION, Report
-from .spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec
+from rnnshape._version import __version__
+from rnnshape.errors import RnnShapeError, SpecError, UsageError, VerificationError
+from rnnshape.formulas import (
+    ParameterShape,
+    TensorShape,
+    num_parameters,
+    parameter_shapes,
+    tensor_shapes,
+)
+from rnnshape.pipeline import inspect, inspect_module
+from rnnshape.report import SCHEMA_VERSION, Report
+from rnnshape.spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec
 
 if TYPE_CHECKING:
-    from .check import check_files
-    from .infer import infer_checkpoint
+    from rnnshape.check import check_files
+    from rnnshape.infer import infer_checkpoint
 
 _LAZY = {"check_files": "check", "infer_checkpoint": "infer"}
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import Any
 
-from .config import Entry, Problem, describe, find_specs, key_line
-from .errors import SpecError, UsageError, VerificationError
-from .formulas import tensor_shapes
-from .inspector import build_report, inspect
-from .report import Report
-from .spec import INPUT_KEYS, Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec
+from rnnshape.config import Entry, Problem, describe, find_specs, key_line
+from rnnshape.errors import SpecError, UsageError, VerificationError
+from rnnshape.formulas import tensor_shapes
+from rnnshape.pipeline import build_report, inspect
+from rnnshape.report import Report
+from rnnshape.spec import INPUT_KEYS, Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec
 
 __all__ = [
     "CheckRun",

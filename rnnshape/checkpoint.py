@@ -28,7 +28,7 @@ from enum import Enum
 from types import FunctionType
 from typing import IO, Any, NoReturn
 
-from .errors import RnnShapeError
+from rnnshape.errors import RnnShapeError
 
 # torch.save's legacy format starts with this number, pickled (torch/serialization.py).
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C

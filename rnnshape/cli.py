@@ -13,8 +13,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from ._version import __version__
-from .errors import (
+from rnnshape._version import __version__
+from rnnshape.errors import (
     EXIT_INTERRUPTED,
     EXIT_PROBLEMS,
     EXIT_USAGE,
@@ -22,9 +22,9 @@ from .errors import (
     SpecError,
     UsageError,
 )
-from .render import OutputFormat
-from .report import Report
-from .spec import Mode, modes_with
+from rnnshape.render.report import OutputFormat
+from rnnshape.report import Report
+from rnnshape.spec import Mode, modes_with
 
 app = typer.Typer(
     name="rnnshape",
@@ -102,7 +102,7 @@ def run_guarded(action: Callable[[], Any]) -> Any:
 def emit_table(report: Report, svg: Path | None) -> None:
     from rich.console import Console
 
-    from .render import render_tables
+    from rnnshape.render.report import render_tables
 
     console = Console(soft_wrap=False, record=svg is not None)
     render_tables(report, console)
@@ -111,7 +111,7 @@ def emit_table(report: Report, svg: Path | None) -> None:
 
 
 def emit_json(report: Report, svg: Path | None) -> None:
-    from .render import render_json
+    from rnnshape.render.report import render_json
 
     sys.stdout.write(render_json(report))
     if svg is not None:  # the picture of the tables, which stdout did not show
@@ -119,7 +119,7 @@ def emit_json(report: Report, svg: Path | None) -> None:
 
         from rich.console import Console
 
-        from .render import render_tables
+        from rnnshape.render.report import render_tables
 
         console = Console(file=io.StringIO(), width=100, record=True, soft_wrap=False)
         render_tables(report, console)
@@ -361,7 +361,7 @@ def _make_command(mode: Mode) -> Callable[..., None]:
             ),
         ] = None,
     ) -> None:
-        from .inspector import inspect
+        from rnnshape.pipeline import inspect
 
         def build() -> Report:
             sizes = [
@@ -497,9 +497,9 @@ def check_command(
 
     Without --run, torch is not imported: counts and shapes come from the --dry-run formulas.
     """
-    from .check import RunOptions, check_files
-    from .config import split_key
-    from .render_check import CheckFormat, render, warning_lines
+    from rnnshape.check import RunOptions, check_files
+    from rnnshape.config import split_key
+    from rnnshape.render_check import CheckFormat, render, warning_lines
 
     if not files:
         fail("no files to check: give one or more .yaml, .yml, .json or .toml files", EXIT_USAGE)
@@ -512,8 +512,10 @@ def check_command(
                 raise UsageError(str(exc)) from None
         options = None
         if run:
-            from .inspector import parse_dtype
-            from .runner import check_device_name  # imports torch only when a run starts
+            from rnnshape.pipeline import parse_dtype
+            from rnnshape.torchrun.run import (
+                check_device_name,
+            )  # imports torch only when a run starts
 
             options = RunOptions(
                 check_device_name(device or "cpu"), parse_dtype(dtype or "float32")
@@ -567,8 +569,8 @@ def infer_command(
     Reads names and shapes only: no weights are loaded and nothing in the file is run.
     Exit 0 when a complete module was found, 1 when none was (or the file cannot be read).
     """
-    from .infer import infer_checkpoint
-    from .render_infer import EMITTERS, InferFormat
+    from rnnshape.infer import infer_checkpoint
+    from rnnshape.render_infer import EMITTERS, InferFormat
 
     if json and spec:
         fail("--json and --spec cannot be combined: choose one output", EXIT_USAGE)

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .formulas import DOT, batch_sizes, parameter_shapes, tensor_shapes
-from .spec import InputSpec, LayerSpec
+from rnnshape.formulas import DOT, batch_sizes, parameter_shapes, tensor_shapes
+from rnnshape.spec import InputSpec, LayerSpec
 
 _ROLE_PREFIX = {"weight_ih": "W_i", "weight_hh": "W_h", "bias_ih": "b_i", "bias_hh": "b_h"}
 _RNN_NAMES = {"weight_ih": "W_ih", "weight_hh": "W_hh", "bias_ih": "b_ih", "bias_hh": "b_hh"}
@@ -250,7 +250,7 @@ def _gate_equations(
     h_new = "h_1" if cell else "h_t"
     step = "" if cell else "_t"
     bias = spec.bias
-    family = spec.mode.family
+    family = spec.mode.family.recurrence.name
 
     def affine(gate: str, hidden: str = "") -> tuple[str, list[Term]]:
         """``W_ii x_t + b_ii + W_hi h_{t-1} + b_hi`` and its terms."""
@@ -408,7 +408,7 @@ def equations(spec: LayerSpec, inp: InputSpec) -> list[Equation]:
             note="packed: each sequence's last real step" if inp.packed else "",
         )
     )
-    if spec.mode.family == "lstm":
+    if spec.mode.family.recurrence.name == "lstm":
         eqs.insert(
             len(eqs) - 1,
             Equation(
@@ -451,7 +451,7 @@ def diagram(spec: LayerSpec, inp: InputSpec) -> Diagram:
     """The graph of the forward pass: see the module docstring for its shape."""
     n = _rows(inp)
     h, h_out = spec.hidden_size, spec.h_out
-    lstm = spec.mode.family == "lstm"
+    lstm = spec.mode.family.recurrence.name == "lstm"
     tensors = {t.name: t for t in tensor_shapes(spec, inp)}
     nodes: list[Node] = []
     edges: list[Edge] = []
@@ -548,11 +548,11 @@ def _notes(spec: LayerSpec, inp: InputSpec) -> list[str]:
     else:
         notes.append(
             "a cell runs one step: h_0 → h_1"
-            + (", c_0 → c_1" if spec.mode.family == "lstm" else "")
+            + (", c_0 → c_1" if spec.mode.family.recurrence.name == "lstm" else "")
         )
-    if spec.mode.family == "lstm":
+    if spec.mode.family.recurrence.name == "lstm":
         notes.append("σ is the sigmoid, ⊙ the element-wise product; c travels beside h")
-    elif spec.mode.family == "gru":
+    elif spec.mode.family.recurrence.name == "gru":
         notes.append("σ is the sigmoid, ⊙ the element-wise product")
     if inp.lengths is not None:
         notes.append(

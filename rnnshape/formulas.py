@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from .spec import Dtype, InputSpec, LayerSpec
+from rnnshape.spec import Dtype, InputSpec, LayerSpec
 
 DOT = "·"  # the docs' D * H_out, written as a product
 
@@ -188,7 +188,7 @@ def batch_sizes(lengths: tuple[int, ...]) -> tuple[int, ...]:
 
 def tensor_shapes(spec: LayerSpec, inp: InputSpec) -> list[TensorShape]:
     """Every tensor in and out of the forward pass, in the docs' order."""
-    lstm = spec.mode.family == "lstm"
+    lstm = spec.mode.family.recurrence.name == "lstm"
     h, c = spec.h_out, spec.hidden_size
     if spec.mode.is_cell:
         lead: tuple[int, ...] = () if inp.unbatched else (_batch(inp),)
@@ -259,7 +259,7 @@ def symbols(spec: LayerSpec, inp: InputSpec) -> list[Symbol]:
         out.append(Symbol("num_layers", spec.num_layers, "stacked layers"))
     out.append(Symbol("H_in", spec.input_size, "input_size"))
     out.append(Symbol("H", spec.hidden_size, "hidden_size (rows per gate block)"))
-    if spec.mode.family == "lstm":
+    if spec.mode.family.recurrence.name == "lstm":
         out.append(Symbol("H_cell", spec.hidden_size, "hidden_size (width of c)"))
     out.append(
         Symbol(
@@ -357,7 +357,7 @@ def cost(spec: LayerSpec, inp: InputSpec) -> Cost:
     g_h = spec.gate_rows
     d = 1 if spec.mode.is_cell else spec.num_directions
     per_layer_in = [spec.input_size] + [d * spec.h_out] * (spec.num_layers - 1)
-    base, per_bias = _ELEMENTWISE[spec.mode.family]
+    base, per_bias = _ELEMENTWISE[spec.mode.family.recurrence.name]
     elementwise_per_unit = base + (per_bias if spec.bias else 0)
     return Cost(
         input_projection_macs=steps * d * g_h * sum(per_layer_in),
@@ -402,7 +402,7 @@ def memory(spec: LayerSpec, inp: InputSpec, dtype: Dtype) -> Memory:
     states = [n for n in tensors if n not in outputs and n != "input"]
     steps = row_steps(spec, inp)
     d = 1 if spec.mode.is_cell else spec.num_directions
-    per_step = _SAVED_PER_STEP[spec.mode.family] * spec.hidden_size + spec.h_out
+    per_step = _SAVED_PER_STEP[spec.mode.family.recurrence.name] * spec.hidden_size + spec.h_out
     if spec.proj_size > 0:
         per_step += spec.hidden_size
     layer_inputs = spec.input_size + (spec.num_layers - 1) * d * spec.h_out

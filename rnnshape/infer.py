@@ -12,11 +12,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ._version import __version__
-from .checkpoint import Checkpoint, CheckpointFormat, TensorInfo, read_checkpoint
-from .errors import SpecError
-from .formulas import num_parameters, parameter_shapes
-from .spec import LayerSpec, Mode, make_spec
+from rnnshape._version import __version__
+from rnnshape.checkpoint import Checkpoint, CheckpointFormat, TensorInfo, read_checkpoint
+from rnnshape.errors import SpecError
+from rnnshape.formulas import num_parameters, parameter_shapes
+from rnnshape.spec import LayerSpec, Mode, make_spec
 
 SCHEMA_VERSION = 1
 

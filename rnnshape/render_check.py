@@ -6,8 +6,8 @@ import json
 from collections.abc import Callable
 from enum import Enum
 
-from ._version import __version__
-from .check import CheckRun, Problem, SpecResult
+from rnnshape._version import __version__
+from rnnshape.check import CheckRun, Problem, SpecResult
 
 SCHEMA_VERSION = 1
 

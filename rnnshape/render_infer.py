@@ -8,7 +8,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, TextIO
 
-from .infer import InferredModule, InferResult
+from rnnshape.infer import InferredModule, InferResult
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -6,8 +6,8 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from ._version import __version__
-from .formulas import (
+from rnnshape._version import __version__
+from rnnshape.formulas import (
     Cost,
     Memory,
     ParameterShape,
@@ -17,10 +17,10 @@ from .formulas import (
     memory,
     row_steps,
 )
-from .spec import Dtype, InputSpec, LayerSpec
+from rnnshape.spec import Dtype, InputSpec, LayerSpec
 
 if TYPE_CHECKING:
-    from .runner import BenchTimes
+    from rnnshape.torchrun.run import BenchTimes
 
 SCHEMA_VERSION = 1
 # Forward plus backward is counted as three forward passes (the backward pass of a matrix
@@ -179,7 +179,7 @@ class Report:
             "ran_forward": self.ran_forward,
         }
         if self.explain:
-            from .explain import explain
+            from rnnshape.explain import explain
 
             doc["explain"] = explain(self.spec, self.input).to_dict()
         bench = self.bench_figures()
@@ -197,7 +197,7 @@ def notes_for(spec: LayerSpec, inp: InputSpec) -> list[str]:
     elif layer and spec.batch_first:
         notes.append(
             "batch_first=True changes input and output only: h_0/h_n"
-            + (" and c_0/c_n" if spec.mode.family == "lstm" else "")
+            + (" and c_0/c_n" if spec.mode.family.recurrence.name == "lstm" else "")
             + " stay (D·num_layers, N, H_out)"
         )
     if inp.lengths is not None:
@@ -217,7 +217,7 @@ def notes_for(spec: LayerSpec, inp: InputSpec) -> list[str]:
             f"output[..., {spec.h_out}:] the reverse; h_n[2k] and h_n[2k+1] are layer k's "
             "forward and reverse final states"
         )
-    if spec.mode.family == "rnn":
+    if spec.mode.family.recurrence.name == "rnn":
         notes.append(f"nonlinearity={spec.nonlinearity!r} (print(module) does not show it)")
     if layer and spec.dropout > 0 and spec.num_layers > 1:
         notes.append(

@@ -66,7 +66,7 @@ def test_verify_rule_when_torch_and_formulas_disagree(
             for t in tensor_shapes(*args)
         ]
 
-    monkeypatch.setattr("rnnshape.inspector.tensor_shapes", off_by_one)
+    monkeypatch.setattr("rnnshape.pipeline.tensor_shapes", off_by_one)
     path = write(tmp_path, "m.yaml", "type: gru\ninput_size: 3\nhidden_size: 4\n")
     code = main(["check", path, "--run"])
     out, _ = capsys.readouterr()

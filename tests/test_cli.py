@@ -17,7 +17,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from rnnshape.cli import EMITTERS, app, main
-from rnnshape.render import OutputFormat
+from rnnshape.render.report import OutputFormat
 
 runner = CliRunner()
 SCHEMA = json.loads(files("rnnshape").joinpath("schemas/report-v1.schema.json").read_text())
@@ -300,7 +300,7 @@ def test_unsupported_dtype_on_device_is_a_usage_error(monkeypatch: pytest.Monkey
 
 def test_formula_disagreement_is_a_loud_bug_report(monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    import rnnshape.inspector as inspector
+    import rnnshape.pipeline as inspector
     from rnnshape.formulas import tensor_shapes as real
 
     def wrong(spec: Any, inp: Any) -> Any:
@@ -319,7 +319,7 @@ def test_formula_disagreement_is_a_loud_bug_report(monkeypatch: pytest.MonkeyPat
 
 def test_unexpected_failure_is_one_line_unless_debug(monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    import rnnshape.inspector as inspector
+    import rnnshape.pipeline as inspector
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise ZeroDivisionError("boom")

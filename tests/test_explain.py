@@ -21,7 +21,7 @@ from torch import nn
 
 import rnnshape
 from rnnshape.explain import Explanation, GateBlock, explain
-from rnnshape.render_explain import render_explain
+from rnnshape.render.explain import render_explain
 from rnnshape.spec import InputSpec, LayerSpec, make_input, make_spec
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -62,7 +62,7 @@ def test_gate_blocks_tile_every_torch_parameter(mode: str, kw: dict[str, Any]) -
     module = TORCH_CLASS[mode](10, 20, **kw)
     torch_shapes = {name: tuple(p.shape) for name, p in module.named_parameters()}
     assert {g.parameter for g in expl.gates} == set(torch_shapes)
-    gates_per_block = {"rnn": 1, "lstm": 4, "gru": 3}[spec.mode.family]
+    gates_per_block = {"rnn": 1, "lstm": 4, "gru": 3}[spec.mode.family.recurrence.name]
     for name, shape in torch_shapes.items():
         blocks = blocks_of(expl, name)
         assert len(blocks) == (1 if name.startswith("weight_hr") else gates_per_block)
@@ -359,7 +359,7 @@ PROBE = """
 import io, sys
 from rich.console import Console
 from rnnshape.explain import explain
-from rnnshape.render_explain import render_explain
+from rnnshape.render.explain import render_explain
 from rnnshape.spec import make_input, make_spec
 spec = make_spec("lstm", 10, 20, 2, proj_size=5, bidirectional=True)
 inp = make_input(spec, lengths=[5, 3, 2])

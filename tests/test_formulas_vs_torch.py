@@ -29,7 +29,7 @@ def cases(draw: st.DrawFn) -> Case:
     input_size = draw(st.integers(1, 9))
     hidden_size = draw(st.integers(1, 9))
     kwargs: dict[str, Any] = {"bias": draw(st.booleans())}
-    if mode.family == "rnn":
+    if mode.family.recurrence.name == "rnn":
         kwargs["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
     if not mode.is_cell:
         kwargs["num_layers"] = draw(st.integers(1, 3))
@@ -96,7 +96,7 @@ def test_formulas_match_torch(case: Case) -> None:
     assert formulas["input"] == shape_of(x)
     with torch.no_grad():
         result = module(x)  # torch's default zero states
-    lstm = spec.mode.family == "lstm"
+    lstm = spec.mode.family.recurrence.name == "lstm"
     if spec.mode.is_cell:
         outs = {"h_1": result[0], "c_1": result[1]} if lstm else {"h_1": result}
         states_out = {"h_0": "h_1", "c_0": "c_1"}

@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 import rnnshape
-from rnnshape.render import render_tables
+from rnnshape.render.report import render_tables
 
 GOLDEN = Path(__file__).parent / "golden"
 

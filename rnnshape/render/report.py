@@ -6,7 +6,7 @@ import json
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from .report import Report
+from rnnshape.report import Report
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -120,8 +120,8 @@ def render_tables(report: Report, console: Console) -> None:
     for note in report.notes:
         console.print(Text(f"note: {note}"))
     if report.explain:
-        from .explain import explain
-        from .render_explain import render_explain
+        from rnnshape.explain import explain
+        from rnnshape.render.explain import render_explain
 
         console.print()
         render_explain(explain(report.spec, report.input), report.spec, report.input, console)

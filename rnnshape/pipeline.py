@@ -6,13 +6,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import SpecError, VerificationError
-from .formulas import parameter_shapes, symbols, tensor_shapes
-from .report import Report, TensorRow, notes_for
-from .spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec, spec_warnings
+from rnnshape.errors import SpecError, VerificationError
+from rnnshape.formulas import parameter_shapes, symbols, tensor_shapes
+from rnnshape.report import Report, TensorRow, notes_for
+from rnnshape.spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec, spec_warnings
 
 if TYPE_CHECKING:
-    from .runner import BenchRequest, Observation
+    from rnnshape.torchrun.run import BenchRequest, Observation
 
 
 def parse_dtype(dtype: Dtype | str) -> Dtype:
@@ -70,12 +70,14 @@ def inspect(
         raise SpecError("seed", f"{seed} must be an integer from 0 to 2**63 - 1")
     request = bench_request(bench, backward, run)
     if not run:
-        from .runner import check_device_name  # runner imports torch lazily, not at import
+        from rnnshape.torchrun.run import (
+            check_device_name,
+        )  # runner imports torch lazily, not at import
 
         check_device_name(device)
         report = build_report(spec, inp, device=device, dtype=kind.value, seed=seed)
         return replace(report, explain=explain)
-    from .runner import run as run_forward
+    from rnnshape.torchrun.run import run as run_forward
 
     observation = run_forward(
         spec, inp, device=device, dtype=kind, seed=seed, bench=request, progress=progress
@@ -88,7 +90,7 @@ def inspect(
 
 def bench_request(bench: int | None, backward: bool, run: bool) -> BenchRequest | None:
     """Validate the bench options (no torch needed)."""
-    from .runner import BenchRequest
+    from rnnshape.torchrun.run import BenchRequest
 
     if bench is None:
         if backward:
@@ -113,7 +115,7 @@ def bench_request(bench: int | None, backward: bool, run: bool) -> BenchRequest 
 
 def inspect_module(module: Any, input: Any, hx: Any = None, *, seed: int = 0) -> Report:
     """Describe an existing ``nn.RNN``/``LSTM``/``GRU``/cell on a real input, verified."""
-    from .runner import observe_module
+    from rnnshape.torchrun.run import observe_module
 
     spec, inp, observation = observe_module(module, input, hx, seed=seed)
     return build_report(

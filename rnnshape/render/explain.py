@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .explain import Equation, Explanation, GateBlock
-from .spec import InputSpec, LayerSpec
+from rnnshape.explain import Equation, Explanation, GateBlock
+from rnnshape.spec import InputSpec, LayerSpec
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -88,7 +88,7 @@ def _pack(tokens: list[str], width: int) -> list[str]:
 
 
 def _print_gates(gates: tuple[GateBlock, ...], spec: LayerSpec, console: Console) -> None:
-    from .render import section_table
+    from rnnshape.render.report import section_table
 
     table = section_table("Gate blocks (torch's row order)")
     table.add_column("block", no_wrap=True, style="cyan")
@@ -148,7 +148,7 @@ def _flow_legend(explanation: Explanation) -> list[str]:
 
 
 def _state_labels(spec: LayerSpec, slot: int | None, initial: bool, full: bool) -> str:
-    lstm = spec.mode.family == "lstm"
+    lstm = spec.mode.family.recurrence.name == "lstm"
     if slot is None:  # a cell
         names = ("h_0", "c_0") if initial else ("h_1", "c_1")
         return ",".join(names[: 2 if lstm else 1])
@@ -238,6 +238,6 @@ def _layer_lines(spec: LayerSpec, inp: InputSpec, width: int) -> list[str]:
         below = "dropout" if k > 0 and spec.dropout > 0 else ""
         lines.append(_row(below, arrows, none, "", wl, cw))
     lines.append(_row("input", xs, none, "", wl, cw))
-    if not full and spec.mode.family == "lstm":
+    if not full and spec.mode.family.recurrence.name == "lstm":
         lines.append(" " * (wl + 3) + "c_0[k] and c_n[k] travel with h_0[k] and h_n[k]")
     return lines

@@ -11,10 +11,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import SpecError, UsageError
-from .formulas import memory, run_memory_bytes, tensor_shapes
-from .render import human_bytes
-from .spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec
+from rnnshape.errors import SpecError, UsageError
+from rnnshape.formulas import memory, run_memory_bytes, tensor_shapes
+from rnnshape.text import human_bytes
+from rnnshape.spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec
 
 _DEVICE_RE = re.compile(r"^(cpu|mps|auto|cuda(:\d+)?)$")
 
@@ -209,7 +209,7 @@ def _states(
 def _forward(
     torch: Any, module: Any, spec: LayerSpec, x: Any, states: dict[str, Any]
 ) -> dict[str, ObservedTensor]:
-    lstm = spec.mode.family == "lstm"
+    lstm = spec.mode.family.recurrence.name == "lstm"
     hx = (states["h_0"], states["c_0"]) if lstm else states["h_0"]
     with torch.inference_mode():
         result = module(x, hx)
@@ -376,7 +376,7 @@ def observe_module(
             return torch.randn(shape, dtype=data.dtype, device=data.device)
 
         states = _states(torch, spec, inp, make)
-    elif spec.mode.family == "lstm":
+    elif spec.mode.family.recurrence.name == "lstm":
         states = {"h_0": hx[0], "c_0": hx[1]}
     else:
         states = {"h_0": hx}
@@ -458,7 +458,7 @@ def _bench(
 
     from torch.nn.utils.rnn import PackedSequence
 
-    lstm = spec.mode.family == "lstm"
+    lstm = spec.mode.family.recurrence.name == "lstm"
     hx = (states["h_0"], states["c_0"]) if lstm else states["h_0"]
     cuda = device.startswith("cuda")
     if request.backward:

@@ -2,112 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import Enum
 
-from .errors import SpecError
+from rnnshape.errors import SpecError
 
-
-class Mode(str, Enum):
-    """The six torch classes rnnshape understands, by their command-line name."""
-
-    RNN = "rnn"
-    LSTM = "lstm"
-    GRU = "gru"
-    RNN_CELL = "rnn-cell"
-    LSTM_CELL = "lstm-cell"
-    GRU_CELL = "gru-cell"
-
-    @property
-    def is_cell(self) -> bool:
-        return self.value.endswith("-cell")
-
-    @property
-    def family(self) -> str:
-        """``rnn``, ``lstm`` or ``gru``: the recurrence, whether layer or cell."""
-        return self.value.removesuffix("-cell")
-
-    @property
-    def torch_class(self) -> str:
-        return _TORCH_CLASS[self]
-
-    @property
-    def gates(self) -> tuple[str, ...]:
-        """Gate blocks stacked in ``weight_ih``/``weight_hh`` rows, in torch's order."""
-        return _GATES[self.family]
-
-    @property
-    def gate_count(self) -> int:
-        return max(1, len(self.gates))
-
-    @property
-    def kwargs(self) -> tuple[str, ...]:
-        """The keyword arguments of the torch class's documented signature, in its order."""
-        return _KWARGS[self]
-
-    @classmethod
-    def parse(cls, name: str) -> Mode:
-        """Accept ``lstm``, ``lstm-cell``, ``lstm_cell``, ``LSTMCell`` and the like."""
-        key = name.strip()
-        for mode in cls:
-            if key in (mode.value, mode.value.replace("-", "_"), mode.torch_class):
-                return mode
-        lowered = key.lower().replace("_", "-")
-        for mode in cls:
-            if lowered in (mode.value, mode.torch_class.lower()):
-                return mode
-        raise ValueError(name)
-
-
-_TORCH_CLASS = {
-    Mode.RNN: "RNN",
-    Mode.LSTM: "LSTM",
-    Mode.GRU: "GRU",
-    Mode.RNN_CELL: "RNNCell",
-    Mode.LSTM_CELL: "LSTMCell",
-    Mode.GRU_CELL: "GRUCell",
-}
-# An RNN has one block of rows, not gates: the empty tuple says so.
-_GATES: dict[str, tuple[str, ...]] = {
-    "rnn": (),
-    "lstm": ("i", "f", "g", "o"),
-    "gru": ("r", "z", "n"),
-}
-_LAYER_COMMON = ("bias", "batch_first", "dropout", "bidirectional")
-_KWARGS: dict[Mode, tuple[str, ...]] = {
-    Mode.RNN: ("input_size", "hidden_size", "num_layers", "nonlinearity", *_LAYER_COMMON),
-    Mode.LSTM: ("input_size", "hidden_size", "num_layers", *_LAYER_COMMON, "proj_size"),
-    Mode.GRU: ("input_size", "hidden_size", "num_layers", *_LAYER_COMMON),
-    Mode.RNN_CELL: ("input_size", "hidden_size", "bias", "nonlinearity"),
-    Mode.LSTM_CELL: ("input_size", "hidden_size", "bias"),
-    Mode.GRU_CELL: ("input_size", "hidden_size", "bias"),
-}
-LAYER_MODES = tuple(m for m in Mode if not m.is_cell)
-INPUT_KEYS = ("seq", "batch", "unbatched", "lengths")
-NONLINEARITIES = ("tanh", "relu")
-
-
-class Dtype(str, Enum):
-    """Floating-point types a run can use, by torch's name."""
-
-    FLOAT32 = "float32"
-    FLOAT64 = "float64"
-    FLOAT16 = "float16"
-    BFLOAT16 = "bfloat16"
-
-    @property
-    def itemsize(self) -> int:
-        return {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2}[self.value]
-
-
-def modes_with(param: str) -> tuple[Mode, ...]:
-    """The modes whose torch class (or input) takes ``param``."""
-    if param in ("seq", "lengths"):
-        return LAYER_MODES
-    if param in ("batch", "unbatched"):
-        return tuple(Mode)
-    return tuple(m for m in Mode if param in m.kwargs)
+from .family import NONLINEARITIES, OPTIONAL_KWARGS, Dtype, Mode, modes_with
 
 
 @dataclass(frozen=True)
@@ -190,67 +90,90 @@ def _only_for(param: str, mode: Mode) -> SpecError:
     )
 
 
+def _check_dropout(value: object, _: dict[str, object]) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError("dropout", f"must be a number, got {value!r}", kind="wrong_type")
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise SpecError("dropout", f"{value} must be between 0 and 1")
+    return float(value)
+
+
+def _check_proj_size(value: object, values: dict[str, object]) -> int:
+    size = _check_int("proj_size", value, 0)
+    hidden = values["hidden_size"]
+    assert isinstance(hidden, int)
+    if size >= hidden:
+        raise SpecError("proj_size", f"{size} must be smaller than hidden_size {hidden}")
+    return size
+
+
+def _check_nonlinearity(value: object, _: dict[str, object]) -> str:
+    if not isinstance(value, str):
+        raise SpecError(
+            "nonlinearity", f"must be 'tanh' or 'relu', got {value!r}", kind="wrong_type"
+        )
+    if value not in NONLINEARITIES:
+        raise SpecError("nonlinearity", f"{value!r} must be 'tanh' or 'relu'")
+    return value
+
+
+# How each optional constructor keyword is validated, given the values checked so far.
+_VALIDATORS: dict[str, Callable[[object, dict[str, object]], object]] = {
+    "num_layers": lambda v, _: _check_int("num_layers", v, 1),
+    "nonlinearity": _check_nonlinearity,
+    "bias": lambda v, _: _check_bool("bias", v),
+    "batch_first": lambda v, _: _check_bool("batch_first", v),
+    "dropout": _check_dropout,
+    "bidirectional": lambda v, _: _check_bool("bidirectional", v),
+    "proj_size": _check_proj_size,
+}
+assert tuple(_VALIDATORS) == OPTIONAL_KWARGS, "one validator per optional keyword"
+
+
+def parse_dtype(dtype: Dtype | str) -> Dtype:
+    try:
+        return Dtype(dtype)
+    except ValueError:
+        names = ", ".join(d.value for d in Dtype)
+        raise SpecError("dtype", f"{dtype!r} must be one of {names}") from None
+
+
+def parse_mode(mode: Mode | str) -> Mode:
+    if isinstance(mode, Mode):
+        return mode
+    try:
+        return Mode.parse(mode)
+    except ValueError:
+        names = ", ".join(m.value for m in Mode)
+        raise SpecError("mode", f"{mode!r} must be one of {names}") from None
+
+
 def make_spec(
     mode: Mode | str,
     input_size: object,
     hidden_size: object,
     num_layers: object = None,
-    *,
-    bias: object = None,
-    batch_first: object = None,
-    dropout: object = None,
-    bidirectional: object = None,
-    proj_size: object = None,
-    nonlinearity: object = None,
+    **options: object,
 ) -> LayerSpec:
-    """Validate constructor arguments as torch would; ``None`` means not given."""
-    if not isinstance(mode, Mode):
-        try:
-            mode = Mode.parse(mode)
-        except ValueError:
-            names = ", ".join(m.value for m in Mode)
-            raise SpecError("mode", f"{mode!r} must be one of {names}") from None
-    given = {
-        "num_layers": num_layers,
-        "bias": bias,
-        "batch_first": batch_first,
-        "dropout": dropout,
-        "bidirectional": bidirectional,
-        "proj_size": proj_size,
-        "nonlinearity": nonlinearity,
-    }
+    """Validate constructor arguments as torch would; ``None`` means not given.
+
+    ``options`` are the class's other keywords (``bias``, ``batch_first``, ``dropout``,
+    ``bidirectional``, ``proj_size``, ``nonlinearity``).
+    """
+    mode = parse_mode(mode)
+    given = {"num_layers": num_layers, **options}
     for param, value in given.items():
+        if param not in _VALIDATORS:
+            raise TypeError(f"make_spec() got an unexpected keyword argument {param!r}")
         if value is not None and param not in mode.kwargs:
             raise _only_for(param, mode)
     values: dict[str, object] = {
         "input_size": _check_int("input_size", input_size, 1),
         "hidden_size": _check_int("hidden_size", hidden_size, 1),
     }
-    if num_layers is not None:
-        values["num_layers"] = _check_int("num_layers", num_layers, 1)
-    for flag in ("bias", "batch_first", "bidirectional"):
-        if given[flag] is not None:
-            values[flag] = _check_bool(flag, given[flag])
-    if dropout is not None:
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
-            raise SpecError("dropout", f"must be a number, got {dropout!r}", kind="wrong_type")
-        if not 0.0 <= dropout <= 1.0:  # also rejects NaN
-            raise SpecError("dropout", f"{dropout} must be between 0 and 1")
-        values["dropout"] = float(dropout)
-    if proj_size is not None:
-        size = _check_int("proj_size", proj_size, 0)
-        hidden = values["hidden_size"]
-        if size >= hidden:  # type: ignore[operator]
-            raise SpecError("proj_size", f"{size} must be smaller than hidden_size {hidden}")
-        values["proj_size"] = size
-    if nonlinearity is not None:
-        if not isinstance(nonlinearity, str):
-            raise SpecError(
-                "nonlinearity", f"must be 'tanh' or 'relu', got {nonlinearity!r}", kind="wrong_type"
-            )
-        if nonlinearity not in NONLINEARITIES:
-            raise SpecError("nonlinearity", f"{nonlinearity!r} must be 'tanh' or 'relu'")
-        values["nonlinearity"] = nonlinearity
+    for param in OPTIONAL_KWARGS:
+        if given.get(param) is not None:
+            values[param] = _VALIDATORS[param](given[param], values)
     return LayerSpec(mode, **values)  # type: ignore[arg-type]
 
 
