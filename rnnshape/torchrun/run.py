@@ -13,8 +13,8 @@ from typing import Any
 
 from rnnshape.errors import SpecError, UsageError
 from rnnshape.formulas import memory, run_memory_bytes, tensor_shapes
-from rnnshape.text import human_bytes
 from rnnshape.spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec
+from rnnshape.text import human_bytes
 
 _DEVICE_RE = re.compile(r"^(cpu|mps|auto|cuda(:\d+)?)$")
 
