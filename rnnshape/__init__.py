@@ -6,7 +6,7 @@ Importing this package does not import torch; only a real run does. ``check_file
 
 from typing import TYPE_CHECKING, Any
 
-from rnnshape._version import __version__
+from rnnshape._version import SCHEMA_VERSION, __version__
 from rnnshape.errors import RnnShapeError, SpecError, UsageError, VerificationError
 from rnnshape.formulas import (
     ParameterShape,
@@ -16,7 +16,7 @@ from rnnshape.formulas import (
     tensor_shapes,
 )
 from rnnshape.pipeline import inspect, inspect_module
-from rnnshape.report import SCHEMA_VERSION, Report
+from rnnshape.report import Report
 from rnnshape.spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec
 
 if TYPE_CHECKING:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 
 # In a detail, "{lengths}" names another parameter; each front end spells it its own way.
 _REF = re.compile(r"\{([a-z_]+)\}")
@@ -45,11 +46,19 @@ class SpecError(UsageError):
         self.kind = kind
         super().__init__(self.render())
 
-    def render(self, names: dict[str, str] | None = None) -> str:
-        """The message with ``param`` spelled as the front end names it."""
-        spell = names or {}
-        detail = _REF.sub(lambda m: spell.get(m.group(1), m.group(1)), self.detail)
-        return f"{spell.get(self.param, self.param)} {detail}"
+    def render(self, names: Mapping[str, str] | Callable[[str], str] | None = None) -> str:
+        """The message with each parameter spelled as the front end names it: by a mapping
+        (names it lacks stay as they are) or by a function of the name."""
+        if callable(names):
+            spell = names
+        else:
+            table = names or {}
+
+            def spell(name: str) -> str:
+                return table.get(name, name)
+
+        detail = _REF.sub(lambda m: spell(m.group(1)), self.detail)
+        return f"{spell(self.param)} {detail}"
 
 
 class VerificationError(RnnShapeError):

@@ -11,7 +11,16 @@ from math import prod
 
 from rnnshape.spec import Dtype, InputSpec, LayerSpec
 
-DOT = "·"  # the docs' D * H_out, written as a product
+# One dimension of a shape as the docs write it: a product of factors, each a symbol with its
+# value for this run. A constant factor is its own symbol: ``(("4", 4), ("H", 20))`` is the
+# docs' ``4·H``, 80 rows. Renderers spell it (``rnnshape.text.product_text``); nothing here
+# builds display text.
+Factor = tuple[str, int]
+Dim = tuple[Factor, ...]
+
+
+def dim_size(dim: Dim) -> int:
+    return prod(value for _, value in dim)
 
 
 @dataclass(frozen=True)
@@ -20,8 +29,7 @@ class ParameterShape:
 
     name: str
     shape: tuple[int, ...]
-    symbols: tuple[str, ...]  # per dimension, e.g. ("4·H", "H_in")
-    values: tuple[str, ...]  # the same with numbers, e.g. ("4·20", "10")
+    dims: tuple[Dim, ...]  # per dimension, e.g. (("4", 4), ("H", 20)) and (("H_in", 10),)
     gates: tuple[str, ...]  # gate blocks stacked in the rows, torch's order; () for one block
     role: str  # weight_ih, weight_hh, bias_ih, bias_hh, weight_hr
     layer: int | None  # None for a cell
@@ -38,7 +46,7 @@ class TensorShape:
 
     name: str
     shape: tuple[int, ...]
-    dims: tuple[str, ...]  # the docs' symbol for each dimension
+    dims: tuple[Dim, ...]  # the docs' symbols for each dimension, with their values
     direction: str  # "in" or "out"
     batch_sizes: tuple[int, ...] | None = None  # a PackedSequence's, else None
 
@@ -51,67 +59,52 @@ class TensorShape:
         return prod(self.shape)
 
 
-@dataclass(frozen=True)
-class Symbol:
-    """A symbol of the PyTorch docs with its value for this run."""
+def _sym(name: str, value: int) -> Dim:
+    return ((name, value),)
 
-    name: str
-    value: int
-    meaning: str
+
+def _param(
+    name: str,
+    dims: tuple[Dim, ...],
+    gates: tuple[str, ...],
+    role: str,
+    layer: int | None,
+    direction: str,
+) -> ParameterShape:
+    return ParameterShape(
+        name, tuple(dim_size(d) for d in dims), dims, gates, role, layer, direction
+    )
+
+
+def _tensor(
+    name: str, dims: tuple[Dim, ...], direction: str, batch_sizes: tuple[int, ...] | None = None
+) -> TensorShape:
+    return TensorShape(name, tuple(dim_size(d) for d in dims), dims, direction, batch_sizes)
 
 
 def parameter_shapes(spec: LayerSpec) -> list[ParameterShape]:
     """Every parameter in ``named_parameters()`` order, with its symbolic origin."""
-    g = spec.mode.gate_count
-    gates = spec.mode.gates
-    rows_sym = f"{g}{DOT}H" if g > 1 else "H"
-    rows_val = f"{g}{DOT}{spec.hidden_size}" if g > 1 else str(spec.hidden_size)
-    rows = spec.gate_rows
-    projected = spec.proj_size > 0
-    if spec.mode.is_cell:
-        return _block(
-            spec,
-            "",
-            None,
-            "forward",
-            rows,
-            rows_sym,
-            rows_val,
-            gates,
-            in_width=spec.input_size,
-            in_sym="H_in",
-            in_val=str(spec.input_size),
-        )
+    family = spec.mode.family
+    g = family.gate_count
+    rows: Dim = ((str(g), g), ("H", spec.hidden_size)) if g > 1 else _sym("H", spec.hidden_size)
+    # The recurrent weight multiplies h, which is H_out wide (proj_size when projecting).
+    h_cols = _sym("H_out" if spec.proj_size > 0 else "H", spec.h_out)
+    if family.cell:
+        return _block(spec, "", None, "forward", rows, _sym("H_in", spec.input_size), h_cols)
     out: list[ParameterShape] = []
     d = spec.num_directions
     for layer in range(spec.num_layers):
-        if layer == 0:
-            in_width, in_sym, in_val = spec.input_size, "H_in", str(spec.input_size)
-        else:
-            in_width = d * spec.h_out
-            in_sym, in_val = f"D{DOT}H_out", f"{d}{DOT}{spec.h_out}"
+        layer_in = (
+            _sym("H_in", spec.input_size) if layer == 0 else (("D", d), ("H_out", spec.h_out))
+        )
         for direction in ("forward", "reverse")[:d]:
             suffix = f"_l{layer}" + ("_reverse" if direction == "reverse" else "")
-            out += _block(
-                spec,
-                suffix,
-                layer,
-                direction,
-                rows,
-                rows_sym,
-                rows_val,
-                gates,
-                in_width=in_width,
-                in_sym=in_sym,
-                in_val=in_val,
-            )
-            if projected:
+            out += _block(spec, suffix, layer, direction, rows, layer_in, h_cols)
+            if spec.proj_size > 0:
                 out.append(
-                    ParameterShape(
+                    _param(
                         f"weight_hr{suffix}",
-                        (spec.proj_size, spec.hidden_size),
-                        ("H_out", "H"),
-                        (str(spec.proj_size), str(spec.hidden_size)),
+                        (_sym("H_out", spec.proj_size), _sym("H", spec.hidden_size)),
                         (),
                         "weight_hr",
                         layer,
@@ -126,53 +119,18 @@ def _block(
     suffix: str,
     layer: int | None,
     direction: str,
-    rows: int,
-    rows_sym: str,
-    rows_val: str,
-    gates: tuple[str, ...],
-    *,
-    in_width: int,
-    in_sym: str,
-    in_val: str,
+    rows: Dim,
+    in_cols: Dim,
+    h_cols: Dim,
 ) -> list[ParameterShape]:
-    # The recurrent weight multiplies h, which is H_out wide (proj_size when projecting).
-    h_sym = "H_out" if spec.proj_size > 0 else "H"
+    gates = spec.mode.gates
     params = [
-        ParameterShape(
-            f"weight_ih{suffix}",
-            (rows, in_width),
-            (rows_sym, in_sym),
-            (rows_val, in_val),
-            gates,
-            "weight_ih",
-            layer,
-            direction,
-        ),
-        ParameterShape(
-            f"weight_hh{suffix}",
-            (rows, spec.h_out),
-            (rows_sym, h_sym),
-            (rows_val, str(spec.h_out)),
-            gates,
-            "weight_hh",
-            layer,
-            direction,
-        ),
+        _param(f"weight_ih{suffix}", (rows, in_cols), gates, "weight_ih", layer, direction),
+        _param(f"weight_hh{suffix}", (rows, h_cols), gates, "weight_hh", layer, direction),
     ]
     if spec.bias:
         for role in ("bias_ih", "bias_hh"):
-            params.append(
-                ParameterShape(
-                    f"{role}{suffix}",
-                    (rows,),
-                    (rows_sym,),
-                    (rows_val,),
-                    gates,
-                    role,
-                    layer,
-                    direction,
-                )
-            )
+            params.append(_param(f"{role}{suffix}", (rows,), gates, role, layer, direction))
     return params
 
 
@@ -187,53 +145,40 @@ def batch_sizes(lengths: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def tensor_shapes(spec: LayerSpec, inp: InputSpec) -> list[TensorShape]:
-    """Every tensor in and out of the forward pass, in the docs' order."""
-    lstm = spec.mode.family.recurrence.name == "lstm"
-    h, c = spec.h_out, spec.hidden_size
-    if spec.mode.is_cell:
-        lead: tuple[int, ...] = () if inp.unbatched else (_batch(inp),)
-        lead_sym: tuple[str, ...] = () if inp.unbatched else ("N",)
-        cell = [
-            TensorShape("input", (*lead, spec.input_size), (*lead_sym, "H_in"), "in"),
-            TensorShape("h_0", (*lead, h), (*lead_sym, "H_out"), "in"),
-        ]
-        if lstm:
-            cell.append(TensorShape("c_0", (*lead, c), (*lead_sym, "H_cell"), "in"))
-        cell.append(TensorShape("h_1", (*lead, h), (*lead_sym, "H_out"), "out"))
-        if lstm:
-            cell.append(TensorShape("c_1", (*lead, c), (*lead_sym, "H_cell"), "out"))
-        return cell
+    """Every tensor in and out of the forward pass, in the docs' order: the input, each
+    initial state (``h_0``, ``c_0``), the output, each final state."""
+    family = spec.mode.family
+    # h is H_out wide (proj_size when projecting); LSTM's c stays hidden_size (H_cell).
+    width = {"h": _sym("H_out", spec.h_out), "c": _sym("H_cell", spec.hidden_size)}
+    if family.cell:
+        lead: tuple[Dim, ...] = () if inp.unbatched else (_sym("N", _batch(inp)),)
+        x = _tensor("input", (*lead, _sym("H_in", spec.input_size)), "in")
+        initial = [_tensor(f"{s}_0", (*lead, width[s]), "in") for s in family.states]
+        final = [_tensor(f"{s}_1", (*lead, width[s]), "out") for s in family.states]
+        return [x, *initial, *final]
 
     d = spec.num_directions
-    states = d * spec.num_layers
-    state_lead: tuple[int, ...] = (states,) if inp.unbatched else (states, _batch(inp))
-    state_sym: tuple[str, ...] = (
-        (f"D{DOT}num_layers",) if inp.unbatched else (f"D{DOT}num_layers", "N")
-    )
-    out_sym = f"D{DOT}H_out"
+    stacked: Dim = (("D", d), ("num_layers", spec.num_layers))
+    state_lead = (stacked,) if inp.unbatched else (stacked, _sym("N", _batch(inp)))
+    out_cols: Dim = (("D", d), ("H_out", spec.h_out))
     if inp.lengths is not None:
         sizes = batch_sizes(inp.lengths)
-        total = sum(inp.lengths)
-        x = TensorShape("input", (total, spec.input_size), ("sum(lengths)", "H_in"), "in", sizes)
-        y = TensorShape("output", (total, d * h), ("sum(lengths)", out_sym), "out", sizes)
+        rows = _sym("sum(lengths)", sum(inp.lengths))
+        x = _tensor("input", (rows, _sym("H_in", spec.input_size)), "in", sizes)
+        y = _tensor("output", (rows, out_cols), "out", sizes)
     else:
-        seq = _seq(inp)
+        seq, steps = _sym("L", _seq(inp)), ()
         if inp.unbatched:
-            steps: tuple[int, ...] = (seq,)
-            steps_sym: tuple[str, ...] = ("L",)
+            steps = (seq,)
         elif spec.batch_first:
-            steps, steps_sym = (_batch(inp), seq), ("N", "L")
+            steps = (_sym("N", _batch(inp)), seq)
         else:
-            steps, steps_sym = (seq, _batch(inp)), ("L", "N")
-        x = TensorShape("input", (*steps, spec.input_size), (*steps_sym, "H_in"), "in")
-        y = TensorShape("output", (*steps, d * h), (*steps_sym, out_sym), "out")
-    tensors = [x, TensorShape("h_0", (*state_lead, h), (*state_sym, "H_out"), "in")]
-    if lstm:
-        tensors.append(TensorShape("c_0", (*state_lead, c), (*state_sym, "H_cell"), "in"))
-    tensors += [y, TensorShape("h_n", (*state_lead, h), (*state_sym, "H_out"), "out")]
-    if lstm:
-        tensors.append(TensorShape("c_n", (*state_lead, c), (*state_sym, "H_cell"), "out"))
-    return tensors
+            steps = (seq, _sym("N", _batch(inp)))
+        x = _tensor("input", (*steps, _sym("H_in", spec.input_size)), "in")
+        y = _tensor("output", (*steps, out_cols), "out")
+    initial = [_tensor(f"{s}_0", (*state_lead, width[s]), "in") for s in family.states]
+    final = [_tensor(f"{s}_n", (*state_lead, width[s]), "out") for s in family.states]
+    return [x, *initial, y, *final]
 
 
 def _batch(inp: InputSpec) -> int:
@@ -246,43 +191,18 @@ def _seq(inp: InputSpec) -> int:
     return inp.seq
 
 
-def symbols(spec: LayerSpec, inp: InputSpec) -> list[Symbol]:
-    """The legend: each symbol used in the tables with its value for this run."""
-    out = []
-    if not spec.mode.is_cell:
-        meaning = "sequence length" + (" (the longest of lengths)" if inp.packed else "")
-        out.append(Symbol("L", _seq(inp), meaning))
-    if not inp.unbatched:
-        out.append(Symbol("N", _batch(inp), "batch size"))
-    if not spec.mode.is_cell:
-        out.append(Symbol("D", spec.num_directions, "2 if bidirectional else 1"))
-        out.append(Symbol("num_layers", spec.num_layers, "stacked layers"))
-    out.append(Symbol("H_in", spec.input_size, "input_size"))
-    out.append(Symbol("H", spec.hidden_size, "hidden_size (rows per gate block)"))
-    if spec.mode.family.recurrence.name == "lstm":
-        out.append(Symbol("H_cell", spec.hidden_size, "hidden_size (width of c)"))
-    out.append(
-        Symbol(
-            "H_out",
-            spec.h_out,
-            "proj_size (width of h)" if spec.proj_size > 0 else "hidden_size (width of h)",
-        )
-    )
-    return out
-
-
-def parameter_bytes(spec: LayerSpec, dtype: Dtype) -> int:
-    return num_parameters(spec) * dtype.itemsize
-
-
-def run_memory_bytes(spec: LayerSpec, inp: InputSpec, dtype: Dtype) -> int:
+def run_memory_bytes(
+    spec: LayerSpec, inp: InputSpec, dtype: Dtype, tensors: list[TensorShape] | None = None
+) -> int:
     """A generous estimate of what one inference forward pass allocates.
 
     Parameters, every tensor in and out, and per layer and direction the work buffers of
     the fused kernels: the gate pre-activations for every step (G·H per row) and the layer's
     output that feeds the next layer.
     """
-    tensors = sum(t.numel for t in tensor_shapes(spec, inp))
+    if tensors is None:
+        tensors = tensor_shapes(spec, inp)
+    elements = sum(t.numel for t in tensors)
     if spec.mode.is_cell:
         rows = 1 if inp.unbatched else _batch(inp)
         work = 2 * rows * spec.gate_rows
@@ -290,21 +210,7 @@ def run_memory_bytes(spec: LayerSpec, inp: InputSpec, dtype: Dtype) -> int:
         steps = sum(inp.lengths) if inp.lengths else _seq(inp) * (inp.batch or 1)
         per_layer = steps * spec.num_directions * (spec.gate_rows + spec.h_out + spec.hidden_size)
         work = per_layer * spec.num_layers
-    return (num_parameters(spec) + tensors + work) * dtype.itemsize
-
-
-# Element-wise FLOPs per hidden unit of one step, one row, one direction, by the equations
-# of the PyTorch docs: every add, multiply and nonlinearity counts as one FLOP.
-#   without bias / per bias vector pair
-_ELEMENTWISE = {
-    # h' = act(W_ih x + b_ih + W_hh h + b_hh): 1 add, 1 activation; 2 bias adds
-    "rnn": (2, 2),
-    # 4 gate sums + 4 activations + c' = f*c + i*g (3) + h' = o*tanh(c') (2); 8 bias adds
-    "lstm": (13, 8),
-    # r, z: sum + sigmoid (2 each); n: r*(W_hn h) + W_in x, tanh (3);
-    # h' = (1 - z)*n + z*h (4); 6 bias adds
-    "gru": (11, 6),
-}
+    return (num_parameters(spec) + elements + work) * dtype.itemsize
 
 
 @dataclass(frozen=True)
@@ -351,13 +257,22 @@ def row_steps(spec: LayerSpec, inp: InputSpec) -> int:
     return _seq(inp) * (1 if inp.unbatched else _batch(inp))
 
 
+def sequences(inp: InputSpec) -> int:
+    """Sequences in one pass: N, or 1 unbatched, or the number of lengths (rows for a cell)."""
+    if inp.lengths is not None:
+        return len(inp.lengths)
+    return 1 if inp.unbatched else (inp.batch or 1)
+
+
 def cost(spec: LayerSpec, inp: InputSpec) -> Cost:
-    """MACs of the matrix multiplies and FLOPs of the element-wise work, per the equations."""
+    """MACs of the matrix multiplies and FLOPs of the element-wise work, per the equations.
+
+    The element-wise constants per hidden unit are the family's (``spec.family``)."""
     steps = row_steps(spec, inp)
     g_h = spec.gate_rows
     d = 1 if spec.mode.is_cell else spec.num_directions
     per_layer_in = [spec.input_size] + [d * spec.h_out] * (spec.num_layers - 1)
-    base, per_bias = _ELEMENTWISE[spec.mode.family.recurrence.name]
+    base, per_bias = spec.mode.family.recurrence.elementwise_flops
     elementwise_per_unit = base + (per_bias if spec.bias else 0)
     return Cost(
         input_projection_macs=steps * d * g_h * sum(per_layer_in),
@@ -365,13 +280,6 @@ def cost(spec: LayerSpec, inp: InputSpec) -> Cost:
         output_projection_macs=steps * d * spec.num_layers * spec.proj_size * spec.hidden_size,
         elementwise_flops=steps * d * spec.num_layers * spec.hidden_size * elementwise_per_unit,
     )
-
-
-# Values autograd keeps per step, row and direction, in units of H (hidden_size), besides
-# h_t itself (H_out wide): LSTM's four gate activations, c_t and tanh(c_t); GRU's r, z, n and
-# W_hn·h + b_hn (needed for r's gradient); an RNN's activation output is h_t. With a
-# projection, LSTM also keeps the H-wide o_t ⊙ tanh(c_t) that W_hr multiplies.
-_SAVED_PER_STEP = {"rnn": 0, "lstm": 6, "gru": 4}
 
 
 @dataclass(frozen=True)
@@ -394,15 +302,26 @@ class Memory:
         }
 
 
-def memory(spec: LayerSpec, inp: InputSpec, dtype: Dtype) -> Memory:
-    """Parameter, input, state and output bytes, and autograd's saved activations."""
+def memory(
+    spec: LayerSpec, inp: InputSpec, dtype: Dtype, tensors: list[TensorShape] | None = None
+) -> Memory:
+    """Parameter, input, state and output bytes, and autograd's saved activations.
+
+    Autograd keeps, per step, row and direction, the family's ``saved_per_step`` values in
+    units of H besides h_t itself (H_out wide); with a projection LSTM also keeps the H-wide
+    o_t ⊙ tanh(c_t) that W_hr multiplies."""
+    if tensors is None:
+        tensors = tensor_shapes(spec, inp)
     size = dtype.itemsize
-    tensors = {t.name: t.numel for t in tensor_shapes(spec, inp)}
-    outputs = [n for n in ("h_1", "c_1") if n in tensors] if spec.mode.is_cell else ["output"]
-    states = [n for n in tensors if n not in outputs and n != "input"]
+    numel = {t.name: t.numel for t in tensors}
+    # What a layer or cell returns: output for a layer, the new states (h_1, c_1) for a cell.
+    outputs = [t.name for t in tensors if t.direction == "out"]
+    if not spec.mode.is_cell:
+        outputs = ["output"]
+    states = [n for n in numel if n not in outputs and n != "input"]
     steps = row_steps(spec, inp)
     d = 1 if spec.mode.is_cell else spec.num_directions
-    per_step = _SAVED_PER_STEP[spec.mode.family.recurrence.name] * spec.hidden_size + spec.h_out
+    per_step = spec.mode.family.recurrence.saved_per_step * spec.hidden_size + spec.h_out
     if spec.proj_size > 0:
         per_step += spec.hidden_size
     layer_inputs = spec.input_size + (spec.num_layers - 1) * d * spec.h_out
@@ -411,8 +330,13 @@ def memory(spec: LayerSpec, inp: InputSpec, dtype: Dtype) -> Memory:
     saved = steps * (layer_inputs + d * spec.num_layers * per_step + masks)
     return Memory(
         parameter_bytes=num_parameters(spec) * size,
-        input_bytes=tensors["input"] * size,
-        state_bytes=sum(tensors[n] for n in states) * size,
-        output_bytes=sum(tensors[n] for n in outputs) * size,
+        input_bytes=numel["input"] * size,
+        state_bytes=sum(numel[n] for n in states) * size,
+        output_bytes=sum(numel[n] for n in outputs) * size,
         training_activation_bytes=saved * size,
     )
+
+
+# Forward plus backward is counted as three forward passes (the backward pass of a matrix
+# multiply is two multiplies of the same size), the usual convention for training FLOP/s.
+BACKWARD_FLOPS_FACTOR = 3

@@ -1,26 +1,44 @@
-"""One call from constructor arguments (or a module) to a verified Report."""
+"""One call from a spec and the run options to a complete, verified Report.
+
+Everything a report shows is computed here, once: the formulas' parameters and tensors, the
+cost, the memory, the legend and notes, the bench figures and, when asked, the explanation.
+torch is reached only through ``rnnshape.torchrun``, imported when a real run starts.
+"""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rnnshape.errors import SpecError, VerificationError
-from rnnshape.formulas import parameter_shapes, symbols, tensor_shapes
-from rnnshape.report import Report, TensorRow, notes_for
-from rnnshape.spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec, spec_warnings
+from rnnshape.explain import explain as explain_spec
+from rnnshape.explain import report_notes, symbols
+from rnnshape.formulas import (
+    BACKWARD_FLOPS_FACTOR,
+    ParameterShape,
+    TensorShape,
+    cost,
+    memory,
+    parameter_shapes,
+    row_steps,
+    sequences,
+    tensor_shapes,
+)
+from rnnshape.report import BenchFigures, BenchRequest, BenchTimes, Report, TensorRow
+from rnnshape.spec import (
+    Dtype,
+    InputSpec,
+    LayerSpec,
+    Mode,
+    make_input,
+    make_spec,
+    parse_dtype,
+    spec_warnings,
+)
 
 if TYPE_CHECKING:
-    from rnnshape.torchrun.run import BenchRequest, Observation
-
-
-def parse_dtype(dtype: Dtype | str) -> Dtype:
-    try:
-        return Dtype(dtype)
-    except ValueError:
-        names = ", ".join(d.value for d in Dtype)
-        raise SpecError("dtype", f"{dtype!r} must be one of {names}") from None
+    from rnnshape.torchrun.run import Observation
 
 
 def inspect(
@@ -29,12 +47,6 @@ def inspect(
     hidden_size: int,
     num_layers: int | None = None,
     *,
-    bias: bool | None = None,
-    batch_first: bool | None = None,
-    dropout: float | None = None,
-    bidirectional: bool | None = None,
-    proj_size: int | None = None,
-    nonlinearity: str | None = None,
     seq: int | None = None,
     batch: int | None = None,
     unbatched: bool | None = None,
@@ -47,51 +59,44 @@ def inspect(
     backward: bool = False,
     progress: Callable[[int, int], None] | None = None,
     explain: bool = False,
+    **layer_options: object,
 ) -> Report:
     """Describe ``nn.<Mode>(...)`` on the given input; with ``run`` verify it against torch.
 
-    ``bench=N`` times N more passes (forward, or forward+backward with ``backward``).
+    ``layer_options`` are the class's other constructor keywords (``bias``, ``batch_first``,
+    ``dropout``, ``bidirectional``, ``proj_size``, ``nonlinearity``); ``None`` means not given.
+    ``bench=N`` times N more passes (forward, or forward+backward with ``backward``);
+    ``explain`` adds the equations, gate blocks and unrolled network.
     """
-    spec = make_spec(
-        mode,
-        input_size,
-        hidden_size,
-        num_layers,
-        bias=bias,
-        batch_first=batch_first,
-        dropout=dropout,
-        bidirectional=bidirectional,
-        proj_size=proj_size,
-        nonlinearity=nonlinearity,
-    )
+    spec = make_spec(mode, input_size, hidden_size, num_layers, **layer_options)
     inp = make_input(spec, seq=seq, batch=batch, unbatched=unbatched, lengths=lengths)
     kind = parse_dtype(dtype)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise SpecError("seed", f"{seed} must be an integer from 0 to 2**63 - 1")
     request = bench_request(bench, backward, run)
     if not run:
-        from rnnshape.torchrun.run import (
-            check_device_name,
-        )  # runner imports torch lazily, not at import
+        from rnnshape.torchrun.device import check_device_name  # no torch import
 
         check_device_name(device)
-        report = build_report(spec, inp, device=device, dtype=kind.value, seed=seed)
-        return replace(report, explain=explain)
+        return build_report(spec, inp, device=device, dtype=kind.value, seed=seed, explain=explain)
     from rnnshape.torchrun.run import run as run_forward
 
     observation = run_forward(
         spec, inp, device=device, dtype=kind, seed=seed, bench=request, progress=progress
     )
-    report = build_report(
-        spec, inp, device=observation.device, dtype=kind.value, seed=seed, observation=observation
+    return build_report(
+        spec,
+        inp,
+        device=observation.device,
+        dtype=kind.value,
+        seed=seed,
+        observation=observation,
+        explain=explain,
     )
-    return replace(report, explain=explain)
 
 
 def bench_request(bench: int | None, backward: bool, run: bool) -> BenchRequest | None:
     """Validate the bench options (no torch needed)."""
-    from rnnshape.torchrun.run import BenchRequest
-
     if bench is None:
         if backward:
             raise SpecError(
@@ -115,7 +120,7 @@ def bench_request(bench: int | None, backward: bool, run: bool) -> BenchRequest 
 
 def inspect_module(module: Any, input: Any, hx: Any = None, *, seed: int = 0) -> Report:
     """Describe an existing ``nn.RNN``/``LSTM``/``GRU``/cell on a real input, verified."""
-    from rnnshape.torchrun.run import observe_module
+    from rnnshape.torchrun.observe import observe_module
 
     spec, inp, observation = observe_module(module, input, hx, seed=seed)
     return build_report(
@@ -136,8 +141,9 @@ def build_report(
     dtype: str,
     seed: int | None,
     observation: Observation | None = None,
+    explain: bool = False,
 ) -> Report:
-    """Assemble the report from the formulas; with an observation, check them first."""
+    """Compute everything the report shows; with an observation, verify the formulas first."""
     params = parameter_shapes(spec)
     tensors = tensor_shapes(spec, inp)
     warnings = spec_warnings(spec)
@@ -149,24 +155,54 @@ def build_report(
             TensorRow(t, observation.tensors[t.name].dtype, observation.tensors[t.name].device)
             for t in tensors
         )
+    num_parameters = sum(p.numel for p in params)
+    run_cost = cost(spec, inp)
+    bench = observation.bench if observation is not None else None
     return Report(
         spec=spec,
         input=inp,
         device=device,
         dtype=dtype,
+        seed=seed,
+        ran_forward=observation is not None,
         parameters=tuple(params),
+        num_parameters=num_parameters,
+        parameter_bytes=num_parameters * Dtype(dtype).itemsize,
         tensors=rows,
         symbols=tuple(symbols(spec, inp)),
-        ran_forward=observation is not None,
-        seed=seed,
-        notes=tuple(notes_for(spec, inp)),
+        cost=run_cost,
+        memory=memory(spec, inp, Dtype(dtype), tensors),
+        notes=tuple(report_notes(spec, inp)),
         warnings=tuple(warnings),
-        bench=observation.bench if observation is not None else None,
+        bench=bench_figures(spec, inp, bench, run_cost.flops) if bench is not None else None,
+        explanation=explain_spec(spec, inp, params, tensors) if explain else None,
+    )
+
+
+def bench_figures(spec: LayerSpec, inp: InputSpec, times: BenchTimes, flops: int) -> BenchFigures:
+    """Figures that follow from the measured times and the exact cost of one pass."""
+    median_ms = statistics.median(times.times_ms)
+    seconds = max(median_ms / 1000.0, 1e-12)
+    factor = BACKWARD_FLOPS_FACTOR if times.backward else 1
+    return BenchFigures(
+        runs=len(times.times_ms),
+        warmup=times.warmup,
+        backward=times.backward,
+        median_ms=median_ms,
+        min_ms=min(times.times_ms),
+        sequences_per_s=sequences(inp) / seconds,
+        tokens_per_s=row_steps(spec, inp) / seconds,
+        device=times.device,
+        cudnn=times.cudnn,
+        achieved_flops_per_s=flops * factor / seconds,
     )
 
 
 def verify(
-    spec: LayerSpec, params: Sequence[Any], tensors: Sequence[Any], observation: Observation
+    spec: LayerSpec,
+    params: Sequence[ParameterShape],
+    tensors: Sequence[TensorShape],
+    observation: Observation,
 ) -> None:
     """Raise VerificationError where torch and the formulas disagree (a bug in rnnshape)."""
     problems = []

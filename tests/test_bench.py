@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import rnnshape
 from rnnshape.cli import app, main
 from rnnshape.formulas import cost
-from rnnshape.report import BACKWARD_FLOPS_FACTOR
+from rnnshape.formulas import BACKWARD_FLOPS_FACTOR
 
 runner = CliRunner()
 
@@ -65,7 +65,7 @@ def test_bench_adds_only_the_bench_key() -> None:
 
 def test_api_bench_uses_the_same_cost() -> None:
     report = rnnshape.inspect("lstm", 6, 8, bench=2)
-    figures = report.bench_figures()
+    figures = report.bench
     assert figures is not None and figures.runs == 2
     assert report.cost == cost(report.spec, report.input)
 
@@ -145,7 +145,7 @@ def test_progress_bar_waits_one_second_and_needs_terminals(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    import rnnshape.cli as cli
+    import rnnshape.cli.progress as cli
 
     clock = [100.0]
     monkeypatch.setattr(cli.time, "monotonic", lambda: clock[0])

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from rnnshape.cli import EMITTERS, app, main
-from rnnshape.render.report import OutputFormat
+from rnnshape.cli import app, main
+from rnnshape.render import DOCUMENTS, Document, OutputFormat, renderers
 
 runner = CliRunner()
 SCHEMA = json.loads(files("rnnshape").joinpath("schemas/report-v1.schema.json").read_text())
@@ -171,8 +171,16 @@ def test_auto_device_resolves_to_what_ran() -> None:
     assert doc["device"] == expected
 
 
-def test_every_output_format_has_an_emitter() -> None:
-    assert set(EMITTERS) == set(OutputFormat)
+def test_every_output_format_has_a_renderer() -> None:
+    """The one registry: every document prints as tables and JSON, every format is used."""
+    assert set(DOCUMENTS) == set(Document)
+    used: set[OutputFormat] = set()
+    for document in Document:
+        table = renderers(document)
+        assert {OutputFormat.TABLE, OutputFormat.JSON} <= set(table), document
+        assert all(isinstance(fmt, OutputFormat) and callable(fn) for fmt, fn in table.items())
+        used |= set(table)
+    assert used == set(OutputFormat)
 
 
 def test_schema_command_prints_the_shipped_schema() -> None:
@@ -339,7 +347,7 @@ def test_unexpected_failure_is_one_line_unless_debug(monkeypatch: pytest.MonkeyP
 
 @pytest.mark.parametrize("which", ["report", "check", "check-report", "infer"])
 def test_every_shipped_schema_is_printed_and_valid(which: str) -> None:
-    from rnnshape.cli import SCHEMAS
+    from rnnshape.cli.schema import SCHEMAS
 
     result = runner.invoke(app, ["schema", which])
     assert result.exit_code == 0

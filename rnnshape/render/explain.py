@@ -8,18 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rnnshape.explain import Equation, Explanation, GateBlock
-from rnnshape.spec import InputSpec, LayerSpec
+from rnnshape.render.tables import section_table
+from rnnshape.report import Equation, Explanation, GateBlock, InputSpec, LayerSpec
+from rnnshape.text import shape_text
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 MAX_LAYERS = 4  # more layers than this: show 0, 1 and the last, elide the middle
 CONNECTOR = {"forward": " → ", "reverse": " ← ", "none": "   "}
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(v) for v in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _layers_title(layers: tuple[int, int] | None, num_layers: int) -> str:
@@ -68,8 +65,8 @@ def _print_equation(eq: Equation, console: Console) -> None:
     line.append(eq.lhs, style="bold cyan")
     line.append(f" = {eq.rhs}")
     console.print(Padding(line, (0, 0, 0, 2)))
-    tokens = [f"{eq.lhs} {_shape(eq.shape)}:"]
-    tokens += [f"{t.symbol} {_shape(t.shape)}" for t in eq.terms]
+    tokens = [f"{eq.lhs} {shape_text(eq.shape)}:"]
+    tokens += [f"{t.symbol} {shape_text(t.shape)}" for t in eq.terms]
     for text in _pack(tokens, console.width - 6):
         console.print(Padding(Text(text, style="dim"), (0, 0, 0, 6)))
     if eq.note:
@@ -88,8 +85,6 @@ def _pack(tokens: list[str], width: int) -> list[str]:
 
 
 def _print_gates(gates: tuple[GateBlock, ...], spec: LayerSpec, console: Console) -> None:
-    from rnnshape.render.report import section_table
-
     table = section_table("Gate blocks (torch's row order)")
     table.add_column("block", no_wrap=True, style="cyan")
     table.add_column("lives in", overflow="fold")
@@ -116,7 +111,7 @@ def _print_gates(gates: tuple[GateBlock, ...], spec: LayerSpec, console: Console
             group = key
             table.add_section()
             table.add_row("", f"layer {layer}, {gate.direction}", "", style="bold")
-        table.add_row(gate.name, gate.index, _shape(gate.shape))
+        table.add_row(gate.name, gate.index, shape_text(gate.shape))
     console.print(table)
 
 
@@ -138,17 +133,17 @@ def _flow_legend(explanation: Explanation) -> list[str]:
             key = edge.label.split("[")[0] + ("[k]" if "[" in edge.label else "")
         else:
             continue
-        seen.setdefault(key, _shape(edge.shape))
+        seen.setdefault(key, shape_text(edge.shape))
     for node in explanation.diagram.nodes:
         if node.kind == "layer_output" and node.id == "output" and node.shape is not None:
-            seen["output"] = _shape(node.shape)
+            seen["output"] = shape_text(node.shape)
         if node.kind == "dropout":
             seen.setdefault("dropout", f"p={dict(node.extra)['p']} (training mode only)")
     return [f"{k}: {v}" for k, v in seen.items()]
 
 
 def _state_labels(spec: LayerSpec, slot: int | None, initial: bool, full: bool) -> str:
-    lstm = spec.mode.family.recurrence.name == "lstm"
+    lstm = spec.mode.family.has_cell_state
     if slot is None:  # a cell
         names = ("h_0", "c_0") if initial else ("h_1", "c_1")
         return ",".join(names[: 2 if lstm else 1])
@@ -238,6 +233,6 @@ def _layer_lines(spec: LayerSpec, inp: InputSpec, width: int) -> list[str]:
         below = "dropout" if k > 0 and spec.dropout > 0 else ""
         lines.append(_row(below, arrows, none, "", wl, cw))
     lines.append(_row("input", xs, none, "", wl, cw))
-    if not full and spec.mode.family.recurrence.name == "lstm":
+    if not full and spec.mode.family.has_cell_state:
         lines.append(" " * (wl + 3) + "c_0[k] and c_n[k] travel with h_0[k] and h_n[k]")
     return lines

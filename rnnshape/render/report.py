@@ -3,46 +3,28 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-from rnnshape.report import Report
+from rnnshape.errors import SpecError
+from rnnshape.render.formats import OutputFormat
+from rnnshape.render.tables import section_table
+from rnnshape.report import Dim, Report, dim_symbol, dim_value
+from rnnshape.text import human_bytes, shape_text, short_count, tuple_text
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
 
 
-class OutputFormat(str, Enum):
-    TABLE = "table"
-    JSON = "json"
-
-
-def shape_text(shape: tuple[int, ...] | list[int]) -> str:
-    """A shape as torch prints its size: ``(5, 3, 10)``, ``(80,)``."""
-    if len(shape) == 1:
-        return f"({shape[0]},)"
-    return "(" + ", ".join(str(n) for n in shape) + ")"
-
-
-def _dims_text(dims: tuple[str, ...]) -> str:
-    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+def _dims_text(dims: tuple[Dim, ...], spell: Callable[[Dim], str]) -> str:
+    return tuple_text([spell(d) for d in dims])
 
 
 def _gates_text(gates: tuple[str, ...], role: str) -> str:
     if role == "weight_hr":
         return "projection"
     return "|".join(gates) if gates else "one block"
-
-
-def human_bytes(n: int) -> str:
-    """``23680`` → ``23.1 KiB``."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024:
-            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} PiB"
 
 
 def render_json(report: Report) -> str:
@@ -76,7 +58,7 @@ def render_tables(report: Report, console: Console) -> None:
     params.add_column("gates", overflow="fold")
     params.add_column("numel", justify="right", no_wrap=True)
     for p in report.parameters:
-        origin = f"{_dims_text(p.symbols)} = {_dims_text(p.values)}"
+        origin = f"{_dims_text(p.dims, dim_symbol)} = {_dims_text(p.dims, dim_value)}"
         params.add_row(
             p.name, shape_text(p.shape), origin, _gates_text(p.gates, p.role), f"{p.numel:,}"
         )
@@ -98,7 +80,7 @@ def render_tables(report: Report, console: Console) -> None:
     for row in report.tensors:
         t = row.tensor
         shape = shape_text(t.shape)
-        dims = _dims_text(t.dims)
+        dims = _dims_text(t.dims, dim_symbol)
         if t.batch_sizes is not None:
             shape = f"{shape}\npacked"
             dims = f"{dims}\nbatch_sizes {list(t.batch_sizes)}"
@@ -119,42 +101,11 @@ def render_tables(report: Report, console: Console) -> None:
     console.print(legend)
     for note in report.notes:
         console.print(Text(f"note: {note}"))
-    if report.explain:
-        from rnnshape.explain import explain
+    if report.explanation is not None:
         from rnnshape.render.explain import render_explain
 
         console.print()
-        render_explain(explain(report.spec, report.input), report.spec, report.input, console)
-
-
-def short_count(n: int) -> str:
-    """``84000`` → ``84.0 K``: a reading aid next to the exact integer."""
-    for unit, size in (
-        ("E", 10**18),
-        ("P", 10**15),
-        ("T", 10**12),
-        ("G", 10**9),
-        ("M", 10**6),
-        ("K", 10**3),
-    ):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return str(n)
-
-
-def section_table(title: str, show_header: bool = True) -> Table:
-    """The one table style of every section: a title on the left, a rule under the header."""
-    from rich import box
-    from rich.table import Table
-
-    return Table(
-        title=title,
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-        show_edge=False,
-        pad_edge=False,
-        show_header=show_header,
-    )
+        render_explain(report.explanation, report.spec, report.input, console)
 
 
 def _render_cost(report: Report, console: Console) -> None:
@@ -197,7 +148,7 @@ def _render_cost(report: Report, console: Console) -> None:
     console.print(mem)
     console.print()
 
-    bench = report.bench_figures()
+    bench = report.bench
     if bench is None:
         return
     kind = "forward + backward" if bench.backward else "forward"
@@ -218,3 +169,36 @@ def _render_cost(report: Report, console: Console) -> None:
         timing.add_row(what, value)
     console.print(timing)
     console.print()
+
+
+def emit_tables(report: Report, out: TextIO) -> None:
+    """The tables on ``out``, laid out for it (a terminal's width, or 80 columns)."""
+    from rich.console import Console
+
+    render_tables(report, Console(file=out, soft_wrap=False))
+
+
+def emit_json(report: Report, out: TextIO) -> None:
+    out.write(render_json(report))
+
+
+RENDERERS: dict[OutputFormat, Callable[[Report, TextIO], None]] = {
+    OutputFormat.TABLE: emit_tables,
+    OutputFormat.JSON: emit_json,
+}
+
+
+def save_svg(report: Report, path: Path, width: int | None = None) -> None:
+    """Save the tables as an SVG picture (``width`` columns; default: the terminal's)."""
+    import io
+
+    from rich.console import Console
+
+    # Without a width, lay the tables out as the terminal on stdout would.
+    columns = width if width is not None else Console().width
+    console = Console(file=io.StringIO(), width=columns, record=True, soft_wrap=False)
+    render_tables(report, console)
+    try:
+        console.save_svg(str(path), title=f"rnnshape: {report.spec.constructor()}")
+    except OSError as exc:
+        raise SpecError("svg", f"{str(path)!r} cannot be written: {exc.strerror or exc}") from exc

@@ -1,0 +1,98 @@
+"""``rnnshape check FILE...``: validate the specs in config files."""
+
+# No ``from __future__ import annotations``: Typer reads these annotations at runtime.
+
+import sys
+from typing import Annotated
+
+import typer
+
+from rnnshape.cli.exits import guard, warn
+from rnnshape.cli.options import JsonFlag
+from rnnshape.errors import EXIT_PROBLEMS, UsageError
+
+EPILOG = (
+    "Examples: rnnshape check configs/model.yaml configs/*.json · "
+    "rnnshape check experiment.yaml --key model.encoder · "
+    "rnnshape check configs/*.yaml --json · rnnshape check configs/*.yaml --run --device cpu"
+)
+
+
+def check_command(
+    ctx: typer.Context,
+    files: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="FILE...", help=".yaml/.yml, .json or .toml config files", show_default=False
+        ),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            metavar="A.B.C",
+            help="dotted path to the spec, list or models mapping inside a larger config "
+            "(an integer part indexes a list)",
+        ),
+    ] = None,
+    run: Annotated[
+        bool,
+        typer.Option(
+            "--run",
+            help="also build each module in torch and run a forward pass",
+            rich_help_panel="Run",
+        ),
+    ] = False,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="with --run: cpu, cuda, cuda:N, mps or auto (default cpu)", rich_help_panel="Run"
+        ),
+    ] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(
+            help="with --run: float32, float64, float16 or bfloat16 (default float32)",
+            rich_help_panel="Run",
+        ),
+    ] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Check RNN/LSTM/GRU specs in config files: valid for torch, and as expected (exit 1 if not).
+
+    Without --run, torch is not imported: counts and shapes come from the --dry-run formulas.
+    """
+    with guard(ctx):
+        from rnnshape.check import RunOptions, check_files, split_key
+        from rnnshape.render import Document, OutputFormat, render
+        from rnnshape.render.check import warning_lines
+
+        if not files:
+            raise UsageError(
+                "no files to check: give one or more .yaml, .yml, .json or .toml files"
+            )
+        if key is not None:
+            try:
+                split_key(key)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+        options = None
+        if run:
+            from rnnshape.spec import parse_dtype
+            from rnnshape.torchrun.device import check_device_name  # no torch until a run
+
+            options = RunOptions(
+                check_device_name(device or "cpu"), parse_dtype(dtype or "float32")
+            )
+        elif device is not None or dtype is not None:
+            warn("--device and --dtype have no effect without --run")
+        outcome = check_files(files, key=key, run=options)
+        for line in warning_lines(outcome):
+            warn(line)
+        render(
+            Document.CHECK, outcome, OutputFormat.JSON if json else OutputFormat.TABLE, sys.stdout
+        )
+    raise typer.Exit(0 if outcome.ok else EXIT_PROBLEMS)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check", epilog=EPILOG)(check_command)

@@ -1,0 +1,114 @@
+"""The one exit path: every failure becomes one ``error:`` line on stderr and its exit code.
+
+0 ok; 1 problems found, or an unexpected failure; 2 the request cannot be honoured as given;
+130 interrupted. Commands run inside ``guard(ctx)``; ``main`` (the console script) maps what
+Typer raises while parsing, before any command runs.
+"""
+
+# No ``from __future__ import annotations``: Typer reads the annotations at runtime.
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import typer
+
+from rnnshape.errors import EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_USAGE, RnnShapeError, SpecError
+
+
+@dataclass
+class Session:
+    """One invocation's settings, carried as the Typer context's ``obj``."""
+
+    short_lived: bool = False  # the console script: the process ends after one command
+    debug: bool = False  # --debug or RNNSHAPE_DEBUG=1: show unexpected tracebacks
+
+
+# How the command line spells each spec or input key in messages.
+CLI_NAMES = {
+    "input_size": "INPUT_SIZE",
+    "hidden_size": "HIDDEN_SIZE",
+    "num_layers": "NUM_LAYERS",
+    "mode": "MODE",
+}
+
+
+def option_name(key: str) -> str:
+    """``proj_size`` → ``--proj-size``: the flag of a spec, input or run key."""
+    return CLI_NAMES.get(key) or "--" + key.replace("_", "-")
+
+
+def session(ctx: typer.Context) -> Session:
+    found = ctx.find_object(Session)
+    return found if found is not None else Session()
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
+
+
+def _debug_env() -> bool:
+    return os.environ.get("RNNSHAPE_DEBUG", "") not in ("", "0")
+
+
+def describe(exc: BaseException) -> tuple[str, int]:
+    """The ``error:`` message and exit code of an exception a command let through."""
+    if isinstance(exc, SpecError):
+        return exc.render(option_name), exc.exit_code
+    if isinstance(exc, RnnShapeError):
+        return exc.message, exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", EXIT_INTERRUPTED
+    return (
+        f"unexpected {type(exc).__name__}: {exc} (set RNNSHAPE_DEBUG=1 for the traceback; "
+        "please report it)",
+        EXIT_PROBLEMS,
+    )
+
+
+@contextmanager
+def guard(ctx: typer.Context) -> Iterator[None]:
+    """Run a command's body; turn every failure into one line and its documented exit code."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except (RnnShapeError, KeyboardInterrupt) as exc:
+        message, code = describe(exc)
+        sys.stderr.write(f"error: {message}\n")
+        raise typer.Exit(code) from None
+    except Exception as exc:
+        if session(ctx).debug or _debug_env():
+            raise
+        message, code = describe(exc)
+        sys.stderr.write(f"error: {message}\n")
+        raise typer.Exit(code) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point: Typer's parse errors become one ``error:`` line, exit 2."""
+    from rnnshape.cli.app import app
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = app(
+            args=args,
+            prog_name="rnnshape",
+            standalone_mode=False,
+            obj=Session(short_lived=argv is None),
+        )
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.stderr.write("error: interrupted\n")
+        return EXIT_INTERRUPTED
+    except typer.TyperException as exc:  # Typer's usage errors (bad option, missing argument)
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        sys.stderr.write(f"error: {message}\n")
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            sys.stderr.write(f"Try '{ctx.command_path} --help' for help.\n")
+        return int(getattr(exc, "exit_code", EXIT_USAGE))
+    return int(result) if isinstance(result, int) else 0

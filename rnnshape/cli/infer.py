@@ -1,0 +1,80 @@
+"""``rnnshape infer CHECKPOINT``: find the recurrent layers in a checkpoint."""
+
+# No ``from __future__ import annotations``: Typer reads these annotations at runtime.
+
+import sys
+from typing import Annotated
+
+import typer
+
+from rnnshape.cli.exits import guard, warn
+from rnnshape.cli.options import JsonFlag
+from rnnshape.errors import RnnShapeError, UsageError
+from rnnshape.text import plural
+
+EPILOG = (
+    "Examples: rnnshape infer model.pt · rnnshape infer model.safetensors --json · "
+    "rnnshape infer scripted.pt · rnnshape infer model.pt --spec > model.yaml"
+)
+
+
+def infer_command(
+    ctx: typer.Context,
+    path: Annotated[
+        str,
+        typer.Argument(
+            metavar="CHECKPOINT",
+            help="a torch.save'd state dict (or a dict holding one), a TorchScript archive "
+            "or a safetensors file; recognised by content, not by suffix",
+            show_default=False,
+        ),
+    ],
+    json: JsonFlag = False,
+    spec: Annotated[
+        bool,
+        typer.Option(
+            "--spec",
+            help="print YAML specs (a models: mapping) that rnnshape check accepts",
+            rich_help_panel="Output",
+        ),
+    ] = False,
+    trust_torchscript: Annotated[
+        bool,
+        typer.Option(
+            "--trust-torchscript",
+            help="if a TorchScript archive cannot be read without running its code, "
+            "load it with torch.jit.load (only for archives you trust)",
+        ),
+    ] = False,
+) -> None:
+    """Find every recurrent layer in a checkpoint and recover its configuration.
+
+    Reads names and shapes only: no weights are loaded and nothing in the file is run.
+    Exit 0 when a complete module was found, 1 when none was (or the file cannot be read).
+    """
+    with guard(ctx):
+        from rnnshape.checkpoint import infer_checkpoint
+        from rnnshape.render import Document, OutputFormat, render
+
+        if json and spec:
+            raise UsageError("--json and --spec cannot be combined: choose one output")
+        result = infer_checkpoint(path, trust_torchscript=trust_torchscript)
+        for problem in result.problems:
+            warn(problem.describe())
+        output = OutputFormat.JSON if json else OutputFormat.SPEC if spec else OutputFormat.TABLE
+        if result.modules or output is OutputFormat.JSON:
+            render(Document.INFER, result, output, sys.stdout)
+        if not result.modules and result.problems:
+            raise RnnShapeError(
+                f"no complete recurrent module found in {path}: "
+                f"{plural(len(result.problems), 'problem')} (the warnings above)"
+            )
+        if not result.modules:
+            raise RnnShapeError(
+                f"no recurrent layers found in {path} ({result.num_tensors} tensors, none "
+                "named like torch's recurrent parameters)"
+            )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("infer", epilog=EPILOG)(infer_command)

@@ -1,0 +1,290 @@
+"""The six layer commands (``rnnshape lstm 10 20 2 ...``), built from the family table.
+
+Each command's options come from ``OPTIONS``, one entry per flag; which modes a spec or
+input flag belongs to comes from ``rnnshape.spec``. A new constructor keyword is one entry
+here plus its validator in ``spec``.
+"""
+
+# No ``from __future__ import annotations``: Typer reads these annotations at runtime.
+
+import gc
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rnnshape.cli.exits import guard, session, warn
+from rnnshape.cli.options import JsonFlag
+from rnnshape.cli.progress import BenchProgress
+from rnnshape.errors import SpecError, UsageError
+from rnnshape.spec import OPTIONAL_KWARGS, Mode, modes_with
+
+MODEL, INPUT, RUN, OUTPUT = "Model", "Input", "Run", "Output"
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One option of the layer commands."""
+
+    key: str  # the spec, input or run key it sets
+    type: Any
+    default: Any
+    help: str
+    panel: str
+    decls: tuple[str, ...] = ()  # ("--bias/--no-bias",); default: --key-with-dashes
+    metavar: str | None = None
+    per_mode: bool = False  # a spec or input key: hidden from the modes that lack it
+
+
+OPTIONS: tuple[Opt, ...] = (
+    Opt("nonlinearity", str | None, None, "tanh or relu (default tanh)", MODEL, per_mode=True),
+    Opt(
+        "bias",
+        bool | None,
+        None,
+        "bias vectors (default on)",
+        MODEL,
+        ("--bias/--no-bias",),
+        per_mode=True,
+    ),  # noqa: E501
+    Opt(
+        "batch_first",
+        bool,
+        False,
+        "input/output as (N, L, ...)",
+        MODEL,
+        ("--batch-first",),
+        per_mode=True,
+    ),  # noqa: E501
+    Opt("dropout", float | None, None, "dropout between layers, 0 to 1", MODEL, per_mode=True),
+    Opt(
+        "bidirectional",
+        bool,
+        False,
+        "both directions (D=2)",
+        MODEL,
+        ("--bidirectional",),
+        per_mode=True,
+    ),  # noqa: E501
+    Opt(
+        "proj_size",
+        int | None,
+        None,
+        "project h to this width (< hidden_size)",
+        MODEL,
+        per_mode=True,
+    ),  # noqa: E501
+    Opt(
+        "seq", int | None, None, "sequence length L (default 5)", INPUT, metavar="L", per_mode=True
+    ),  # noqa: E501
+    Opt("batch", int | None, None, "batch size N (default 3)", INPUT, metavar="N", per_mode=True),
+    Opt(
+        "unbatched",
+        bool,
+        False,
+        "input without the batch dimension",
+        INPUT,
+        ("--unbatched",),
+        per_mode=True,
+    ),  # noqa: E501
+    Opt(
+        "lengths",
+        str | None,
+        None,
+        "variable lengths, fed as a PackedSequence",
+        INPUT,
+        metavar="5,3,2",
+        per_mode=True,
+    ),  # noqa: E501
+    Opt("device", str, "cpu", "cpu, cuda, cuda:N, mps or auto", RUN),
+    Opt("dtype", str, "float32", "float32, float64, float16 or bfloat16", RUN),
+    Opt("seed", int, 0, "random seed", RUN),
+    Opt("dry_run", bool, False, "formulas only: no torch, nothing allocated", RUN, ("--dry-run",)),
+    Opt("bench", int | None, None, "time N passes after warm-up", RUN, metavar="N"),
+    Opt("backward", bool, False, "with --bench: time forward + backward", RUN, ("--backward",)),
+    Opt(
+        "explain",
+        bool,
+        False,
+        "add the equations, gate blocks and unrolled network",
+        OUTPUT,
+        ("--explain",),
+    ),  # noqa: E501
+    Opt("svg", Path | None, None, "also save the tables as an SVG picture", OUTPUT, metavar="FILE"),
+)
+# The constructor keywords the options set (num_layers is the third argument).
+_LAYER_KEYS = tuple(k for k in OPTIONAL_KWARGS if k != "num_layers")
+assert {o.key for o in OPTIONS} >= set(_LAYER_KEYS), "every constructor keyword has a flag"
+# Flags without a --no- form: off means not given.
+_OFF_MEANS_UNSET = frozenset(o.key for o in OPTIONS if o.default is False)
+
+
+def _option(opt: Opt, mode: Mode) -> Any:
+    settings: dict[str, Any] = {"rich_help_panel": opt.panel}
+    text = opt.help
+    if opt.per_mode:
+        owners = modes_with(opt.key)
+        if len(owners) != len(Mode):
+            text += f" [{', '.join(m.value for m in owners)}]"
+        settings["hidden"] = mode not in owners
+    if opt.metavar is not None:
+        settings["metavar"] = opt.metavar
+    return Annotated[opt.type, typer.Option(*opt.decls, help=text, **settings)]
+
+
+def _signature(mode: Mode) -> inspect.Signature:
+    """``(ctx, INPUT_SIZE, HIDDEN_SIZE, [NUM_LAYERS], --options...)`` as Typer reads it."""
+    cell = mode.is_cell
+    layers_help = "NUM_LAYERS: stacked layers (default 1)" if not cell else "cells have one layer"
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    arguments = [
+        ("input_size", "INPUT_SIZE", "input_size (H_in)", str, {}),
+        ("hidden_size", "HIDDEN_SIZE", "hidden_size (H)", str, {}),
+        ("num_layers", "NUM_LAYERS", layers_help, str | None, {"hidden": cell}),
+    ]
+    params = [inspect.Parameter("ctx", keyword, annotation=typer.Context)]
+    for name, metavar, text, kind, extra in arguments:
+        info = typer.Argument(metavar=metavar, help=text, show_default=False, **extra)
+        default = None if name == "num_layers" else inspect.Parameter.empty
+        params.append(
+            inspect.Parameter(name, keyword, annotation=Annotated[kind, info], default=default)
+        )
+    for opt in OPTIONS:
+        params.append(
+            inspect.Parameter(opt.key, keyword, annotation=_option(opt, mode), default=opt.default)
+        )
+        if opt.key == "backward":  # --json sits between the run and the output options
+            params.append(inspect.Parameter("json", keyword, annotation=JsonFlag, default=False))
+    return inspect.Signature(params)
+
+
+def parse_lengths(text: str | None) -> list[int] | None:
+    """``5,3,2`` → ``[5, 3, 2]``; the spec validates the values themselves."""
+    if text is None:
+        return None
+    if not text.strip():
+        return []  # the spec says why an empty list is refused
+    values = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            values.append(int(part))
+        except ValueError:
+            what = "an empty item" if not part else f"{part!r} is not an integer"
+            raise SpecError(
+                "lengths",
+                f"{text!r} must be comma-separated integers, e.g. 5,3,2 ({what})",
+                kind="wrong_type",
+            ) from None
+    return values
+
+
+def parse_int_argument(param: str, text: str | None) -> int | None:
+    """Positional sizes arrive as text so that ``-1`` and ``--typo`` get clear messages."""
+    if text is None:
+        return None
+    if text.startswith("--"):
+        raise UsageError(f"no such option: {text}")
+    try:
+        return int(text)
+    except ValueError:
+        raise SpecError(param, f"{text!r} must be an integer", kind="wrong_type") from None
+
+
+def check_svg_path(svg: Path | None) -> None:
+    """Refuse, before any work, an --svg path that cannot be written."""
+    if svg is None:
+        return
+    if svg.is_dir():
+        raise SpecError("svg", f"{str(svg)!r} is a directory; give a file name such as lstm.svg")
+    parent = svg.parent if str(svg.parent) else Path(".")
+    if not parent.is_dir():
+        raise SpecError("svg", f"{str(svg)!r}: the folder {str(parent)!r} does not exist")
+
+
+def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) -> None:
+    """Parse, build the report with one call, hand it to one renderer."""
+    from rnnshape.pipeline import inspect as inspect_layer
+    from rnnshape.render import Document, OutputFormat, render
+
+    json_out, svg = bool(values["json"]), values["svg"]
+    with guard(ctx):
+        check_svg_path(svg)
+        sizes = [
+            parse_int_argument(name, values[name])
+            for name in ("input_size", "hidden_size", "num_layers")
+        ]
+        if mode.is_cell and values["num_layers"] is not None:
+            raise SpecError(
+                "num_layers",
+                f"{values['num_layers']}: a cell has no num_layers "
+                "(NUM_LAYERS is for rnn, lstm, gru)",
+                kind="unsupported",
+            )
+        input_size, hidden_size, num_layers = sizes
+        assert input_size is not None and hidden_size is not None  # required arguments
+        # An unset --flag is "not given", so that the spec can say which modes take it.
+        layer_options = {
+            key: None if key in _OFF_MEANS_UNSET and not values[key] else values[key]
+            for key in _LAYER_KEYS
+        }
+        with BenchProgress(enabled=not json_out and values["bench"] is not None) as progress:
+            report = inspect_layer(
+                mode,
+                input_size,
+                hidden_size,
+                num_layers,
+                seq=values["seq"],
+                batch=values["batch"],
+                unbatched=values["unbatched"] or None,  # see _OFF_MEANS_UNSET
+                lengths=parse_lengths(values["lengths"]),
+                device=values["device"],
+                dtype=values["dtype"],
+                seed=values["seed"],
+                run=not values["dry_run"],
+                bench=values["bench"],
+                backward=values["backward"],
+                progress=progress.update,
+                explain=values["explain"],
+                **layer_options,
+            )
+        if session(ctx).short_lived:
+            # The process ends after printing: keep the garbage collector from rescanning
+            # torch's object graph while Rich is imported and lays out the tables, and at
+            # exit (~75 ms a full pass).
+            gc.freeze()
+        for line in report.warnings:
+            warn(line)
+        fmt = OutputFormat.JSON if json_out else OutputFormat.TABLE
+        render(Document.REPORT, report, fmt, sys.stdout)
+        if svg is not None:
+            from rnnshape.render.report import save_svg
+
+            # The tables' picture: as the terminal shows them, or at 100 columns after JSON.
+            save_svg(report, svg, width=100 if json_out else None)
+
+
+def make_command(mode: Mode) -> Callable[..., None]:
+    def command(ctx: typer.Context, **values: Any) -> None:
+        run_layer_command(mode, ctx, values)
+
+    signature = _signature(mode)
+    command.__signature__ = signature  # type: ignore[attr-defined]
+    command.__annotations__ = {name: p.annotation for name, p in signature.parameters.items()} | {
+        "return": None
+    }
+    command.__doc__ = mode.family.summary
+    return command
+
+
+def register(app: typer.Typer) -> None:
+    for mode in Mode:
+        app.command(
+            mode.value,
+            epilog=mode.family.example,
+            # A negative size reaches the spec check (a clear message) instead of option parsing.
+            context_settings={"ignore_unknown_options": True},
+        )(make_command(mode))
