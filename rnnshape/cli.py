@@ -569,17 +569,18 @@ def infer_command(
     Reads names and shapes only: no weights are loaded and nothing in the file is run.
     Exit 0 when a complete module was found, 1 when none was (or the file cannot be read).
     """
-    from rnnshape.infer import infer_checkpoint
-    from rnnshape.render_infer import EMITTERS, InferFormat
+    from rnnshape.checkpoint import infer_checkpoint
+    from rnnshape.render.formats import OutputFormat  # has SPEC; render.report's has not
+    from rnnshape.render.infer import RENDERERS
 
     if json and spec:
         fail("--json and --spec cannot be combined: choose one output", EXIT_USAGE)
     result = run_guarded(lambda: infer_checkpoint(path, trust_torchscript=trust_torchscript))
     for problem in result.problems:
         warn(problem.describe())
-    output = InferFormat.JSON if json else InferFormat.SPEC if spec else InferFormat.TABLE
-    if result.modules or output is InferFormat.JSON:
-        EMITTERS[output](result, sys.stdout)
+    output = OutputFormat.JSON if json else OutputFormat.SPEC if spec else OutputFormat.TABLE
+    if result.modules or output is OutputFormat.JSON:
+        RENDERERS[output](result, sys.stdout)
     if not result.modules:
         if result.problems:
             count = len(result.problems)
