@@ -21,9 +21,9 @@ from rnnshape.spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_sp
 
 if TYPE_CHECKING:
     from rnnshape.check import check_files
-    from rnnshape.infer import infer_checkpoint
+    from rnnshape.checkpoint import infer_checkpoint
 
-_LAZY = {"check_files": "check", "infer_checkpoint": "infer"}
+_LAZY = {"check_files": "check", "infer_checkpoint": "checkpoint"}
 
 
 def __getattr__(name: str) -> Any:

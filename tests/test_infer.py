@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,16 @@ from torch import nn
 from rnnshape import __version__
 from rnnshape.checkpoint import (
     CheckpointFormat,
+    InferResult,
     TensorInfo,
-    _read_torchscript_trusted,
+    infer_checkpoint,
+    infer_state_dict,
     read_checkpoint,
+    read_torchscript_trusted,
 )
 from rnnshape.cli import main
-from rnnshape.infer import InferResult, infer_checkpoint, infer_state_dict
-from rnnshape.render_infer import EMITTERS, InferFormat, render_tables
+from rnnshape.render.formats import OutputFormat
+from rnnshape.render.infer import RENDERERS, render_tables
 from rnnshape.spec import Mode, make_spec
 
 SCHEMA = json.loads(files("rnnshape").joinpath("schemas/infer-v1.schema.json").read_text())
@@ -226,7 +230,7 @@ def test_torchscript_archive(
     assert doc["format"] == "torchscript"
     check_against_model(doc, model, model.state_dict(), None)
     # The fallback for --trust-torchscript reads the same through torch.jit.load.
-    trusted = _read_torchscript_trusted(str(path)).state_dicts[0].tensors
+    trusted = read_torchscript_trusted(str(path)).state_dicts[0].tensors
     assert trusted == read_checkpoint(str(path)).state_dicts[0].tensors
 
 
@@ -274,7 +278,7 @@ def test_table_names_each_module(
 
 
 def test_every_output_format_has_an_emitter() -> None:
-    assert set(EMITTERS) == set(InferFormat)
+    assert set(RENDERERS) == set(OutputFormat)
 
 
 # --- --spec ------------------------------------------------------------------------------
@@ -419,9 +423,6 @@ def test_the_console_script_runs(tmp_path: Path) -> None:
 
 # --- golden output -----------------------------------------------------------------------
 
-GOLDEN = Path(__file__).parent / "golden"
-
-
 def golden_result() -> InferResult:
     """A fixed result: shapes from a torch model, a file name that does not vary."""
     torch.manual_seed(0)
@@ -437,16 +438,12 @@ def golden_result() -> InferResult:
     )
 
 
-@pytest.mark.parametrize("fmt", list(InferFormat))
-def test_output_matches_golden(fmt: InferFormat, update_golden: bool) -> None:
+@pytest.mark.parametrize("fmt", list(OutputFormat))
+def test_output_matches_golden(fmt: OutputFormat, golden: Callable[[str, str], None]) -> None:
     out = io.StringIO()
-    if fmt is InferFormat.TABLE:
+    if fmt is OutputFormat.TABLE:
         render_tables(golden_result(), Console(width=80, file=out, color_system=None))
     else:
-        EMITTERS[fmt](golden_result(), out)
+        RENDERERS[fmt](golden_result(), out)
     text = out.getvalue().replace(__version__, "VERSION")
-    path = GOLDEN / f"infer_seq2seq.{fmt.value}.txt"
-    if update_golden:
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"{path} is missing: run pytest --update-golden and review it"
-    assert text == path.read_text(encoding="utf-8")
+    golden(f"infer_seq2seq.{fmt.value}.txt", text)

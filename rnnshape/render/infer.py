@@ -5,23 +5,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from enum import Enum
 from typing import TYPE_CHECKING, TextIO
 
-from rnnshape.infer import InferredModule, InferResult
+from rnnshape.checkpoint import CheckpointFormat, InferredModule, InferResult
+from rnnshape.render.formats import OutputFormat
+from rnnshape.text import plural
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-
-class InferFormat(str, Enum):
-    TABLE = "table"
-    JSON = "json"
-    SPEC = "spec"
-
-
-_FORMAT_LABEL = {"torch": "torch checkpoint", "safetensors": "safetensors file",
-                 "torchscript": "TorchScript archive"}  # fmt: skip
+_FORMAT_LABEL = {
+    CheckpointFormat.TORCH: "torch checkpoint",
+    CheckpointFormat.SAFETENSORS: "safetensors file",
+    CheckpointFormat.TORCHSCRIPT: "TorchScript archive",
+}
 # A YAML key needs quotes unless it is a plain name; YAML 1.1 reads these words as values.
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _YAML_WORDS = frozenset("y n yes no on off true false null".split())
@@ -49,8 +46,8 @@ def spec_names(result: InferResult) -> list[str]:
 def render_spec(result: InferResult) -> str:
     """YAML that ``rnnshape check`` accepts: a ``models:`` mapping, one spec per module."""
     lines = [
-        f"# rnnshape infer {result.file}: {len(result.modules)} recurrent "
-        f"module{'s' if len(result.modules) != 1 else ''} ({result.format.value})",
+        f"# rnnshape infer {result.file}: {plural(len(result.modules), 'recurrent module')} "
+        f"({result.format.value})",
         "# check with: rnnshape check <this file>",
         "models:",
     ]
@@ -89,16 +86,14 @@ def render_tables(result: InferResult, console: Console) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    count = len(result.modules)
     header = Text()
     header.append(result.file, style="bold")
     header.append(
-        f": {_FORMAT_LABEL[result.format.value]} · {result.num_tensors} tensors · "
-        f"{count} recurrent module{'s' if count != 1 else ''}"
+        f": {_FORMAT_LABEL[result.format]} · {result.num_tensors} tensors · "
+        f"{plural(len(result.modules), 'recurrent module')}"
     )
     if result.problems:
-        n = len(result.problems)
-        header.append(f" · {n} problem{'s' if n != 1 else ''} (on stderr)")
+        header.append(f" · {plural(len(result.problems), 'problem')} (on stderr)")
     console.print(header, soft_wrap=True)  # a long path stays on one line
     for module in result.modules:
         console.print()
@@ -130,22 +125,22 @@ def _title(module: InferredModule) -> str:
     return f"{module.prefix.removesuffix('.') or '(top level)'} · {module.module}"
 
 
-def _emit_table(result: InferResult, stream: TextIO) -> None:
+def _render_table(result: InferResult, stream: TextIO) -> None:
     from rich.console import Console
 
     render_tables(result, Console(file=stream, soft_wrap=False))
 
 
-def _emit_json(result: InferResult, stream: TextIO) -> None:
+def _render_json(result: InferResult, stream: TextIO) -> None:
     stream.write(render_json(result))
 
 
-def _emit_spec(result: InferResult, stream: TextIO) -> None:
+def _render_spec(result: InferResult, stream: TextIO) -> None:
     stream.write(render_spec(result))
 
 
-EMITTERS: dict[InferFormat, Callable[[InferResult, TextIO], None]] = {
-    InferFormat.TABLE: _emit_table,
-    InferFormat.JSON: _emit_json,
-    InferFormat.SPEC: _emit_spec,
+RENDERERS: dict[OutputFormat, Callable[[InferResult, TextIO], None]] = {
+    OutputFormat.TABLE: _render_table,
+    OutputFormat.JSON: _render_json,
+    OutputFormat.SPEC: _render_spec,
 }

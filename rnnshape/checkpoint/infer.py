@@ -9,120 +9,37 @@ names and shapes found, or the group is reported as a problem instead of a modul
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 
-from rnnshape._version import __version__
-from rnnshape.checkpoint import Checkpoint, CheckpointFormat, TensorInfo, read_checkpoint
 from rnnshape.errors import SpecError
-from rnnshape.formulas import num_parameters, parameter_shapes
-from rnnshape.spec import LayerSpec, Mode, make_spec
+from rnnshape.formulas import parameter_shapes
+from rnnshape.spec import LAYER_MODES, LayerSpec, Mode, make_spec
+from rnnshape.text import shape_text
 
-SCHEMA_VERSION = 1
+from .model import Checkpoint, TensorInfo
+from .result import InferProblem, InferredModule, InferResult
+from .sniff import read_checkpoint
 
 _LAYER = re.compile(
     r"^(?P<prefix>(?:.*\.)?)(?P<role>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
     r"_l(?P<layer>0|[1-9][0-9]*)(?P<reverse>_reverse)?$"
 )
 _CELL = re.compile(r"^(?P<prefix>(?:.*\.)?)(?P<role>weight_ih|weight_hh|bias_ih|bias_hh)$")
-_MODE_BY_GATES = {1: "rnn", 3: "gru", 4: "lstm"}
-# What the weights cannot tell, by the torch kwarg's name.
-_UNKNOWABLE = ("batch_first", "dropout", "nonlinearity")
 
 
-def shape_text(shape: tuple[int, ...]) -> str:
-    """A shape as torch prints its size: ``(80, 10)``, ``(80,)``."""
-    return f"({shape[0]},)" if len(shape) == 1 else "(" + ", ".join(map(str, shape)) + ")"
+def _or(words: Iterable[str]) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    items = list(words)
+    return " or ".join(filter(None, [", ".join(items[:-1]), items[-1]]))
 
 
-@dataclass(frozen=True)
-class InferredModule:
-    """One complete recurrent module found in the file, with the config that rebuilds it."""
-
-    prefix: str
-    container: str | None
-    spec: LayerSpec
-    dtype: str  # the core's dtype name, or "mixed"
-
-    @property
-    def module(self) -> str:
-        return self.spec.mode.torch_class
-
-    @property
-    def num_parameters(self) -> int:
-        return num_parameters(self.spec)
-
-    @property
-    def unknown(self) -> tuple[str, ...]:
-        """The class's kwargs that weights do not record, in signature order."""
-        return tuple(k for k in self.spec.mode.kwargs if k in _UNKNOWABLE)
-
-    def command(self) -> str:
-        """The ``rnnshape`` command line that shows this module."""
-        spec = self.spec
-        words = ["rnnshape", spec.mode.value, str(spec.input_size), str(spec.hidden_size)]
-        if not spec.mode.is_cell and spec.num_layers != 1:
-            words.append(str(spec.num_layers))
-        if not spec.bias:
-            words.append("--no-bias")
-        if spec.bidirectional:
-            words.append("--bidirectional")
-        if spec.proj_size:
-            words += ["--proj-size", str(spec.proj_size)]
-        return " ".join(words)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "prefix": self.prefix,
-            "container": self.container,
-            "module": self.module,
-            "constructor": self.spec.constructor(),
-            "command": self.command(),
-            "config": self.spec.torch_kwargs(),
-            "num_parameters": self.num_parameters,
-            "dtype": self.dtype,
-            "unknown": list(self.unknown),
-        }
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A group of recurrent-looking tensors that is incomplete or inconsistent."""
-
-    prefix: str
-    container: str | None
-    message: str
-
-    def describe(self) -> str:
-        """One line for stderr: where the group sits, then what is wrong."""
-        where = self.prefix or "(top level)"
-        if self.container is not None:
-            where = f"{self.container}: {where}"
-        return f"{where}: {self.message}"
-
-    def to_dict(self) -> dict[str, object]:
-        return {"prefix": self.prefix, "container": self.container, "message": self.message}
-
-
-@dataclass(frozen=True)
-class InferResult:
-    """Everything ``rnnshape infer`` found in one file; ``to_dict()`` is the JSON contract."""
-
-    file: str
-    format: CheckpointFormat
-    modules: tuple[InferredModule, ...]
-    problems: tuple[Problem, ...]
-    num_tensors: int
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "rnnshape_version": __version__,
-            "file": self.file,
-            "format": self.format.value,
-            "modules": [m.to_dict() for m in self.modules],
-            "problems": [p.to_dict() for p in self.problems],
-        }
+# For messages, from the family table: the layer classes by the gate blocks their weights
+# stack ("1, 3 or 4", "RNN, GRU or LSTM"; a cell's rows are worded the same way), and the
+# classes that project ("LSTM").
+_BY_GATES = sorted(LAYER_MODES, key=lambda m: m.gate_count)
+_GATE_COUNTS = _or(str(m.gate_count) for m in _BY_GATES)
+_GATE_CLASSES = _or(m.torch_class for m in _BY_GATES)
+_PROJECTING = _or(m.torch_class for m in LAYER_MODES if "proj_size" in m.kwargs)
 
 
 def infer_checkpoint(path: str, *, trust_torchscript: bool = False) -> InferResult:
@@ -133,7 +50,7 @@ def infer_checkpoint(path: str, *, trust_torchscript: bool = False) -> InferResu
 def infer_from(checkpoint: Checkpoint) -> InferResult:
     """Infer the modules of every state dict in an already-read checkpoint."""
     modules: list[InferredModule] = []
-    problems: list[Problem] = []
+    problems: list[InferProblem] = []
     for state in checkpoint.state_dicts:
         found, wrong = infer_state_dict(state.tensors, state.container)
         modules += found
@@ -145,7 +62,7 @@ def infer_from(checkpoint: Checkpoint) -> InferResult:
 
 def infer_state_dict(
     tensors: Mapping[str, TensorInfo], container: str | None = None
-) -> tuple[list[InferredModule], list[Problem]]:
+) -> tuple[list[InferredModule], list[InferProblem]]:
     """Group recurrent parameters by prefix; each group becomes a module or problems."""
     groups: dict[tuple[str, bool], dict[str, TensorInfo]] = {}
     for name, info in tensors.items():
@@ -156,11 +73,11 @@ def infer_state_dict(
         is_cell = match.re is _CELL
         groups.setdefault((prefix, is_cell), {})[name[len(prefix) :]] = info
     modules: list[InferredModule] = []
-    problems: list[Problem] = []
+    problems: list[InferProblem] = []
     for (prefix, is_cell), group in groups.items():
         spec, messages = _infer_cell(group) if is_cell else _infer_layer(group)
         if messages or spec is None:
-            problems += [Problem(prefix, container, m) for m in messages]
+            problems += [InferProblem(prefix, container, m) for m in messages]
             continue
         dtypes = {info.dtype for info in group.values()}
         dtype = dtypes.pop() if len(dtypes) == 1 else "mixed"
@@ -168,20 +85,23 @@ def infer_state_dict(
     return modules, problems
 
 
-def _gates(hh_name: str, hh: TensorInfo, hidden: int | None) -> tuple[Mode | None, int, str | None]:
-    """The class family and hidden_size from a ``weight_hh``'s rows (and ``weight_hr``)."""
+def _gates(
+    hh_name: str, hh: TensorInfo, hidden: int | None, *, cell: bool
+) -> tuple[Mode | None, int, str | None]:
+    """The class and hidden_size from a ``weight_hh``'s rows (and ``weight_hr``)."""
     if len(hh.shape) != 2:
         return None, 0, f"{hh_name} has shape {shape_text(hh.shape)}: a weight must be 2-D"
     rows, cols = hh.shape
     hidden = cols if hidden is None else hidden
-    if hidden < 1 or rows % hidden or rows // hidden not in _MODE_BY_GATES:
+    mode = Mode.with_gates(rows // hidden, cell=cell) if hidden >= 1 and not rows % hidden else None
+    if mode is None:
         return (
             None,
             0,
-            f"{hh_name} has shape {shape_text(hh.shape)}: its {rows} rows are not 1, 3 or 4 "
-            f"times hidden_size {hidden} (RNN, GRU or LSTM)",
+            f"{hh_name} has shape {shape_text(hh.shape)}: its {rows} rows are not "
+            f"{_GATE_COUNTS} times hidden_size {hidden} ({_GATE_CLASSES})",
         )
-    return Mode(_MODE_BY_GATES[rows // hidden]), hidden, None
+    return mode, hidden, None
 
 
 def _infer_layer(group: Mapping[str, TensorInfo]) -> tuple[LayerSpec | None, list[str]]:
@@ -200,13 +120,14 @@ def _infer_layer(group: Mapping[str, TensorInfo]) -> tuple[LayerSpec | None, lis
         if len(hr.shape) != 2:
             return None, [f"{hr_name} has shape {shape_text(hr.shape)}: a weight must be 2-D"]
         proj, hidden = hr.shape
-    mode, hidden_size, why = _gates(hh_names[0], group[hh_names[0]], hidden)
+    mode, hidden_size, why = _gates(hh_names[0], group[hh_names[0]], hidden, cell=False)
     if mode is None:
         return None, [why or "cannot tell the class"]
-    if proj and mode is not Mode.LSTM:
+    projects = "proj_size" in mode.kwargs
+    if proj and not projects:
         return None, [
             f"weight_hr_l* (a projection) found, but {hh_names[0]} has the rows of a "
-            f"{mode.torch_class} and only LSTM projects"
+            f"{mode.torch_class} and only {_PROJECTING} projects"
         ]
     ih = group.get("weight_ih_l0", group.get("weight_ih_l0_reverse"))
     if 0 not in layers:
@@ -222,7 +143,7 @@ def _infer_layer(group: Mapping[str, TensorInfo]) -> tuple[LayerSpec | None, lis
             layers[-1] + 1,
             bias=bool(roles & {"bias_ih", "bias_hh"}),
             bidirectional=bool(reverse_layers),
-            proj_size=proj if mode is Mode.LSTM else None,
+            proj_size=proj if projects else None,
         )
     except SpecError as exc:
         return None, [f"the shapes give {exc.message}, which torch does not allow"]
@@ -250,14 +171,13 @@ def _infer_cell(group: Mapping[str, TensorInfo]) -> tuple[LayerSpec | None, list
     hh = group.get("weight_hh")
     if hh is None:
         return None, ["weight_hh is missing: cannot tell hidden_size"]
-    family, hidden_size, why = _gates("weight_hh", hh, None)
-    if family is None:
+    mode, hidden_size, why = _gates("weight_hh", hh, None, cell=True)
+    if mode is None:
         return None, [why or "cannot tell the class"]
     ih = group.get("weight_ih")
     if ih is None or len(ih.shape) != 2:
         what = "is missing" if ih is None else f"has shape {shape_text(ih.shape)}"
         return None, [f"weight_ih {what}: cannot tell input_size"]
-    mode = Mode.parse(f"{family.value}-cell")
     try:
         spec = make_spec(
             mode, ih.shape[1], hidden_size, bias=bool({"bias_ih", "bias_hh"} & set(group))

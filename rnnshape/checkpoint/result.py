@@ -1,0 +1,104 @@
+"""What ``rnnshape infer`` found: the modules recovered, the problems, the JSON contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rnnshape._version import SCHEMA_VERSION, __version__
+from rnnshape.formulas import num_parameters
+from rnnshape.spec import LayerSpec
+
+from .model import CheckpointFormat
+
+# What the weights cannot tell, by the torch kwarg's name.
+_UNKNOWABLE = ("batch_first", "dropout", "nonlinearity")
+
+
+@dataclass(frozen=True)
+class InferredModule:
+    """One complete recurrent module found in the file, with the config that rebuilds it."""
+
+    prefix: str
+    container: str | None
+    spec: LayerSpec
+    dtype: str  # the core's dtype name, or "mixed"
+
+    @property
+    def module(self) -> str:
+        return self.spec.mode.torch_class
+
+    @property
+    def num_parameters(self) -> int:
+        return num_parameters(self.spec)
+
+    @property
+    def unknown(self) -> tuple[str, ...]:
+        """The class's kwargs that weights do not record, in signature order."""
+        return tuple(k for k in self.spec.mode.kwargs if k in _UNKNOWABLE)
+
+    def command(self) -> str:
+        """The ``rnnshape`` command line that shows this module."""
+        spec = self.spec
+        words = ["rnnshape", spec.mode.value, str(spec.input_size), str(spec.hidden_size)]
+        if not spec.mode.is_cell and spec.num_layers != 1:
+            words.append(str(spec.num_layers))
+        if not spec.bias:
+            words.append("--no-bias")
+        if spec.bidirectional:
+            words.append("--bidirectional")
+        if spec.proj_size:
+            words += ["--proj-size", str(spec.proj_size)]
+        return " ".join(words)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "prefix": self.prefix,
+            "container": self.container,
+            "module": self.module,
+            "constructor": self.spec.constructor(),
+            "command": self.command(),
+            "config": self.spec.torch_kwargs(),
+            "num_parameters": self.num_parameters,
+            "dtype": self.dtype,
+            "unknown": list(self.unknown),
+        }
+
+
+@dataclass(frozen=True)
+class InferProblem:
+    """A group of recurrent-looking tensors that is incomplete or inconsistent."""
+
+    prefix: str
+    container: str | None
+    message: str
+
+    def describe(self) -> str:
+        """One line for stderr: where the group sits, then what is wrong."""
+        where = self.prefix or "(top level)"
+        if self.container is not None:
+            where = f"{self.container}: {where}"
+        return f"{where}: {self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"prefix": self.prefix, "container": self.container, "message": self.message}
+
+
+@dataclass(frozen=True)
+class InferResult:
+    """Everything ``rnnshape infer`` found in one file; ``to_dict()`` is the JSON contract."""
+
+    file: str
+    format: CheckpointFormat
+    modules: tuple[InferredModule, ...]
+    problems: tuple[InferProblem, ...]
+    num_tensors: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "rnnshape_version": __version__,
+            "file": self.file,
+            "format": self.format.value,
+            "modules": [m.to_dict() for m in self.modules],
+            "problems": [p.to_dict() for p in self.problems],
+        }
