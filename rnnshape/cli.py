@@ -497,9 +497,9 @@ def check_command(
 
     Without --run, torch is not imported: counts and shapes come from the --dry-run formulas.
     """
-    from rnnshape.check import RunOptions, check_files
-    from rnnshape.config import split_key
-    from rnnshape.render_check import CheckFormat, render, warning_lines
+    from rnnshape.check import RunOptions, check_files, split_key
+    from rnnshape.render.check import RENDERERS, warning_lines
+    from rnnshape.render.formats import OutputFormat  # render.report's is another enum (for now)
 
     if not files:
         fail("no files to check: give one or more .yaml, .yml, .json or .toml files", EXIT_USAGE)
@@ -527,7 +527,7 @@ def check_command(
     outcome = run_guarded(check)
     for line in warning_lines(outcome):
         warn(line)
-    sys.stdout.write(render(outcome, CheckFormat.JSON if json else CheckFormat.TEXT))
+    RENDERERS[OutputFormat.JSON if json else OutputFormat.TABLE](outcome, sys.stdout)
     raise typer.Exit(0 if outcome.ok else EXIT_PROBLEMS)
 
 
