@@ -17,7 +17,8 @@ import pytest
 
 from rnnshape.check import check_files
 from rnnshape.cli import main
-from rnnshape.render_check import RENDERERS, CheckFormat, render
+from rnnshape.render.check import RENDERERS, render
+from rnnshape.render.formats import OutputFormat
 from rnnshape.spec import Mode
 
 
@@ -747,8 +748,8 @@ def test_nothing_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 def test_every_format_has_a_renderer(tmp_path: Path) -> None:
     path = write(tmp_path, "m.yaml", LSTM_YAML)
     outcome = check_files([path])
-    assert set(RENDERERS) == set(CheckFormat)
-    for fmt in CheckFormat:
+    assert set(RENDERERS) == {OutputFormat.TABLE, OutputFormat.JSON}
+    for fmt in RENDERERS:
         assert path in render(outcome, fmt)
 
 

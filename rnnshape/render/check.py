@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
-from enum import Enum
+from typing import TextIO
 
-from rnnshape._version import __version__
-from rnnshape.check import CheckRun, Problem, SpecResult
-
-SCHEMA_VERSION = 1
-
-
-class CheckFormat(str, Enum):
-    """How the results are printed: one line each, or one JSON document."""
-
-    TEXT = "text"
-    JSON = "json"
+from rnnshape._version import SCHEMA_VERSION, __version__
+from rnnshape.check import CheckProblem, CheckRun, SpecResult, config_list_text
+from rnnshape.render.formats import OutputFormat
+from rnnshape.text import plural
 
 
-def _shape(shape: tuple[int, ...] | None) -> str:
-    return "[" + ", ".join(str(d) for d in shape or ()) + "]"
-
-
-def _where(problem: Problem) -> str:
+def _where(problem: CheckProblem) -> str:
     if problem.line is None:
         return ""
     if problem.column is None:
@@ -36,28 +26,21 @@ def result_lines(result: SpecResult) -> list[str]:
     if result.ok:
         return [
             f"{result.label}: ok {result.module}, {result.num_parameters} parameters, "
-            f"{result.output_name} {_shape(result.output_shape)}"
+            f"{result.output_name} {config_list_text(result.output_shape or ())}"
         ]
     return [f"{result.label}: {_where(p)}{p.message}" for p in result.problems]
 
 
 def summary_line(run: CheckRun) -> str:
-    files = f"{len(run.files)} file" + ("" if len(run.files) == 1 else "s")
-    specs = "spec" if len(run.results) == 1 else "specs"
     verdict = "all ok" if run.ok else f"{run.passed} ok, {run.failed} failed"
     ran = ", each run in torch" if run.ran_forward else ""
-    return f"checked {len(run.results)} {specs} in {files}{ran}: {verdict}"
+    specs, files = plural(len(run.results), "spec"), plural(len(run.files), "file")
+    return f"checked {specs} in {files}{ran}: {verdict}"
 
 
 def warning_lines(run: CheckRun) -> list[str]:
     """Warnings (torch accepts it, but probably not what was meant), labelled, for stderr."""
     return [f"{r.label}: {w}" for r in run.results for w in r.warnings]
-
-
-def render_text(run: CheckRun) -> str:
-    lines = [line for result in run.results for line in result_lines(result)]
-    lines.append(summary_line(run))
-    return "\n".join(lines) + "\n"
 
 
 def _result_dict(result: SpecResult) -> dict[str, object]:
@@ -73,7 +56,7 @@ def _result_dict(result: SpecResult) -> dict[str, object]:
         "num_parameters": result.num_parameters,
         "output_shape": list(shape) if shape is not None else None,
         "errors": [
-            {"rule": p.rule, "message": p.message, "line": p.line, "column": p.column}
+            {"rule": p.rule.value, "message": p.message, "line": p.line, "column": p.column}
             for p in result.problems
         ],
         "warnings": list(result.warnings),
@@ -97,15 +80,25 @@ def check_document(run: CheckRun) -> dict[str, object]:
     }
 
 
-def render_json(run: CheckRun) -> str:
-    return json.dumps(check_document(run), indent=2, ensure_ascii=False) + "\n"
+def _emit_lines(run: CheckRun, stream: TextIO) -> None:
+    lines = [line for result in run.results for line in result_lines(result)]
+    lines.append(summary_line(run))
+    stream.write("\n".join(lines) + "\n")
 
 
-RENDERERS: dict[CheckFormat, Callable[[CheckRun], str]] = {
-    CheckFormat.TEXT: render_text,
-    CheckFormat.JSON: render_json,
+def _emit_json(run: CheckRun, stream: TextIO) -> None:
+    stream.write(json.dumps(check_document(run), indent=2, ensure_ascii=False) + "\n")
+
+
+# Every format a check prints: one line per spec or broken rule, or the JSON document.
+RENDERERS: dict[OutputFormat, Callable[[CheckRun, TextIO], None]] = {
+    OutputFormat.TABLE: _emit_lines,
+    OutputFormat.JSON: _emit_json,
 }
 
 
-def render(run: CheckRun, fmt: CheckFormat) -> str:
-    return RENDERERS[fmt](run)
+def render(run: CheckRun, fmt: OutputFormat) -> str:
+    """What ``RENDERERS[fmt]`` writes, as one string."""
+    out = io.StringIO()
+    RENDERERS[fmt](run, out)
+    return out.getvalue()

@@ -1,0 +1,27 @@
+"""``rnnshape check``: find the RNN specs in YAML, JSON and TOML config files, validate each
+and test its expectations, as result objects (never printed here; see ``rnnshape.render.check``).
+
+``parsers`` reads the text (with line numbers), ``files`` finds the specs in it, ``rules``
+checks one spec, ``expect`` its expectations, ``run`` checks them all; ``problems`` holds the
+rule ids and message helpers they share. Without ``--run``, nothing here imports torch.
+"""
+
+from .files import Entry, find_specs, split_key
+from .problems import CheckProblem, Rule, config_list_text
+from .rules import check_spec
+from .run import CheckRun, RunOptions, SpecResult, check_entry, check_files
+
+__all__ = [
+    "CheckProblem",
+    "CheckRun",
+    "Entry",
+    "Rule",
+    "RunOptions",
+    "SpecResult",
+    "check_entry",
+    "check_files",
+    "check_spec",
+    "config_list_text",
+    "find_specs",
+    "split_key",
+]

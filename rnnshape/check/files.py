@@ -1,0 +1,170 @@
+"""Read YAML, JSON and TOML config files and find the specs in them, with line numbers.
+
+Nothing here imports torch, validates a spec or prints: ``rules`` does the validating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .parsers import PARSERS, SUFFIXES, ConfigParseError, item_line, key_line, start_line
+from .problems import CheckProblem, Rule, describe
+
+MODELS_KEY = "models"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One spec found in a file, or the problem that kept a file (or document) from having one."""
+
+    file: str
+    document: int | None  # 1-based, only in a file with several YAML documents
+    name: str | None  # models key, list index, --key's last part; None for a single spec
+    spec: object = None
+    line: int | None = None  # where the spec starts, where the format tells
+    problem: CheckProblem | None = None
+
+    @property
+    def label(self) -> str:
+        """``path``, ``path::name``, ``path::#2`` or ``path::#2.name``."""
+        parts = [f"#{self.document}"] if self.document is not None else []
+        if self.name is not None:
+            parts.append(self.name)
+        return f"{self.file}::{'.'.join(parts)}" if parts else self.file
+
+
+def split_key(key: str) -> list[str]:
+    """``model.encoder`` → ``["model", "encoder"]``; ValueError for an empty part."""
+    parts = key.split(".")
+    if not key or any(not p for p in parts):
+        raise ValueError(f"--key {key!r} must be dotted names, e.g. model.encoder or models.0")
+    return parts
+
+
+def _is_empty(value: object) -> bool:
+    return value is None or (isinstance(value, (dict, list)) and not value)
+
+
+def find_specs(path: str, key: str | None = None) -> list[Entry]:
+    """Every spec in the file at ``path`` (inside ``key`` if given), or why there is none."""
+    fmt = SUFFIXES.get(Path(path).suffix.lower())
+    if fmt is None:
+        names = ", ".join(SUFFIXES)
+        suffix = Path(path).suffix or "no suffix"
+        return [_file_problem(path, Rule.FILE, f"unsupported file type ({suffix}): reads {names}")]
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return [_file_problem(path, Rule.FILE, "no such file")]
+    except IsADirectoryError:
+        return [_file_problem(path, Rule.FILE, "is a directory, not a config file")]
+    except UnicodeDecodeError as exc:
+        return [
+            _file_problem(path, Rule.PARSE, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        ]
+    except OSError as exc:
+        return [_file_problem(path, Rule.FILE, f"cannot read: {exc.strerror or exc}")]
+    if not text.strip():
+        return [_file_problem(path, Rule.EMPTY, "the file is empty")]
+    try:
+        documents = PARSERS[fmt](text)
+    except ConfigParseError as exc:
+        problem = CheckProblem(
+            Rule.PARSE, f"cannot parse {fmt.upper()}: {exc.message}", exc.line, exc.column
+        )
+        return [Entry(path, None, None, problem=problem)]
+    # A stray ``---`` at the end makes an empty document: not worth a failure of its own.
+    numbered = [(n, doc) for n, doc in enumerate(documents, 1) if doc is not None]
+    if not numbered or all(_is_empty(doc) for _, doc in numbered):
+        return [_file_problem(path, Rule.EMPTY, "the file holds no spec (it is empty)")]
+    several = len(numbered) > 1
+    entries: list[Entry] = []
+    for number, doc in numbered:
+        entries += _specs_in(path, number if several else None, doc, key)
+    return entries
+
+
+def _file_problem(path: str, rule: Rule, message: str) -> Entry:
+    return Entry(path, None, None, problem=CheckProblem(rule, message))
+
+
+def _specs_in(path: str, document: int | None, root: object, key: str | None) -> list[Entry]:
+    if key is None:
+        return _collection(path, document, None, root, None)
+    value, line = root, start_line(root)
+    walked: list[str] = []
+    for part in split_key(key):
+        where = ".".join(walked) or "the top level"
+        if isinstance(value, dict):
+            found = _lookup(value, part)
+            if found is None:
+                keys = ", ".join(str(k) for k in value) or "none"
+                message = f"{where} has no key {part!r} (its keys: {keys})"
+                return [_key_problem(path, document, line, message)]
+            line = key_line(value, found) or line
+            value = value[found]
+        elif isinstance(value, list):
+            if not part.isdigit() or int(part) >= len(value):
+                message = (
+                    f"{where} is a list of {len(value)} items: "
+                    f"{part!r} is not an index from 0 to {len(value) - 1}"
+                )
+                return [_key_problem(path, document, line, message)]
+            line = item_line(value, int(part)) or line
+            value = value[int(part)]
+        else:
+            message = f"{where} is {describe(value)}, not a mapping: it has no key {part!r}"
+            return [_key_problem(path, document, line, message)]
+        walked.append(part)
+    return _collection(path, document, walked[-1], value, line)
+
+
+def _lookup(mapping: dict[Any, Any], part: str) -> object:
+    """The key of ``mapping`` that ``part`` names, or None; YAML and TOML keys may be ints."""
+    if part in mapping:
+        return part
+    if part.lstrip("-").isdigit() and int(part) in mapping:
+        return int(part)
+    return None
+
+
+def _key_problem(path: str, document: int | None, line: int | None, message: str) -> Entry:
+    return Entry(path, document, None, problem=CheckProblem(Rule.KEY, message, line))
+
+
+def _collection(
+    path: str, document: int | None, name: str | None, value: object, line: int | None
+) -> list[Entry]:
+    """One spec, a list of specs, or a mapping whose ``models`` maps names to specs."""
+    if _is_empty(value):
+        what = f"{name!r} is empty" if name is not None else "the document is empty"
+        return [Entry(path, document, name, problem=CheckProblem(Rule.EMPTY, what, line))]
+    if isinstance(value, dict) and MODELS_KEY in value and "type" not in value:
+        models = value[MODELS_KEY]
+        models_line = key_line(value, MODELS_KEY)
+        if isinstance(models, dict) and models:
+            return [
+                Entry(path, document, str(k), spec, key_line(models, k))
+                for k, spec in models.items()
+            ]
+        if isinstance(models, list) and models:
+            return _listed(path, document, models)
+        what = "empty" if _is_empty(models) else describe(models)
+        problem = CheckProblem(
+            Rule.EMPTY if _is_empty(models) else Rule.NOT_A_MAPPING,
+            f"models is {what}: it must map names to specs",
+            models_line,
+        )
+        return [Entry(path, document, name, problem=problem)]
+    if isinstance(value, list):
+        return _listed(path, document, value)
+    return [Entry(path, document, name, value, start_line(value) or line)]
+
+
+def _listed(path: str, document: int | None, items: list[Any]) -> list[Entry]:
+    return [
+        Entry(path, document, str(i), spec, start_line(spec) or item_line(items, i))
+        for i, spec in enumerate(items)
+    ]

@@ -1,0 +1,208 @@
+"""Validate one spec: its ``type``, torch keywords, ``input`` and ``expect``, reporting every
+broken rule (not just the first), then build its report and test its expectations.
+
+Without a run, nothing here imports torch: the counts and shapes come from the same formulas
+as ``--dry-run``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rnnshape.errors import SpecError, VerificationError
+from rnnshape.pipeline import build_report, inspect
+from rnnshape.report import Report
+from rnnshape.spec import (
+    INPUT_KEYS,
+    TORCH_KEYS,
+    Dtype,
+    InputSpec,
+    LayerSpec,
+    Mode,
+    make_input,
+    make_spec,
+)
+
+from .expect import COUNT_EXPECTATIONS, expectations, unmet
+from .parsers import key_line
+from .problems import CheckProblem, Rule, describe, did_you_mean
+
+if TYPE_CHECKING:  # run.py calls check_spec: only the annotation comes from there
+    from .run import RunOptions
+
+_REQUIRED = ("input_size", "hidden_size")
+# Stand-ins for a missing or broken size, so that the other keys are still checked; a huge
+# hidden_size never makes proj_size look too large.
+_STAND_IN = {"input_size": 1, "hidden_size": 2**62}
+# SpecError.kind → the rule it breaks.
+_KIND_RULE = {"wrong_type": Rule.WRONG_TYPE, "value": Rule.VALUE, "unsupported": Rule.UNKNOWN_KEY}
+_INPUT_NAMES = {k: f"input.{k}" for k in INPUT_KEYS}
+# ``type`` as config files spell it: rnn, ..., lstm_cell.
+_TYPE_NAMES = tuple(m.value.replace("-", "_") for m in Mode)
+
+
+def check_spec(
+    value: object, line: int | None = None, run: RunOptions | None = None
+) -> tuple[list[CheckProblem], str | None, Report | None]:
+    """Validate one spec mapping; return its problems, its torch class and (if valid) report."""
+    if not isinstance(value, Mapping):
+        message = (
+            f"a spec must be a mapping (type, input_size, hidden_size, ...), got {describe(value)}"
+        )
+        return [CheckProblem(Rule.NOT_A_MAPPING, message, line)], None, None
+    problems: list[CheckProblem] = []
+    mode = _mode(value, line, problems)
+    kwargs = _torch_kwargs(value, mode, line, problems)
+    if mode is None:
+        _input_kwargs(value, None, problems)
+        expectations(value, None, problems)
+        return problems, None, None
+    spec = _layer_spec(value, mode, kwargs, problems)
+    inputs = _input_kwargs(value, spec or LayerSpec(mode, 1, 1), problems)
+    expect = expectations(value, mode, problems)
+    if problems or spec is None or inputs is None:
+        return problems, mode.torch_class, None
+    inp, input_kwargs = inputs
+    if run is None:
+        report = build_report(spec, inp, device="cpu", dtype=Dtype.FLOAT32.value, seed=None)
+    else:
+        try:
+            report = inspect(
+                mode,
+                **kwargs,
+                **input_kwargs,
+                device=run.device,
+                dtype=run.dtype,
+                seed=0,
+                run=True,
+            )
+        except VerificationError as exc:
+            problems.append(CheckProblem(Rule.VERIFY, exc.message, line))
+            return problems, mode.torch_class, None
+    problems += unmet(expect, report)
+    return problems, mode.torch_class, report
+
+
+def _mode(spec: Mapping[Any, Any], line: int | None, problems: list[CheckProblem]) -> Mode | None:
+    names = ", ".join(_TYPE_NAMES)
+    if "type" not in spec:
+        problems.append(CheckProblem(Rule.TYPE, f"missing key 'type' (one of {names})", line))
+        return None
+    kind = spec["type"]
+    where = key_line(spec, "type")
+    if not isinstance(kind, str):
+        message = f"type must be one of {names}, got {describe(kind)}"
+        problems.append(CheckProblem(Rule.TYPE, message, where))
+        return None
+    try:
+        return Mode.parse(kind)
+    except ValueError:
+        message = f"unknown type {kind!r}{did_you_mean(kind, _TYPE_NAMES)}: one of {names}"
+        problems.append(CheckProblem(Rule.TYPE, message, where))
+        return None
+
+
+def _torch_kwargs(
+    spec: Mapping[Any, Any], mode: Mode | None, line: int | None, problems: list[CheckProblem]
+) -> dict[str, Any]:
+    """The torch keywords given, with problems for unknown keys, nulls and missing sizes."""
+    kwargs: dict[str, Any] = {}
+    valid = ("type", *(mode.kwargs if mode else TORCH_KEYS), "input", "expect")
+    for key, value in spec.items():
+        where = key_line(spec, key)
+        if key in ("type", "input", "expect"):
+            continue
+        if key not in TORCH_KEYS:
+            problems.append(CheckProblem(Rule.UNKNOWN_KEY, _unknown_key(key, valid), where))
+        elif value is None:
+            message = f"{key} is null: give a value or leave the key out"
+            problems.append(CheckProblem(Rule.WRONG_TYPE, message, where))
+        else:
+            kwargs[key] = value
+    if mode is not None:
+        for key in _REQUIRED:
+            if key not in spec:
+                message = (
+                    f"missing key {key!r}: nn.{mode.torch_class} needs input_size and hidden_size"
+                )
+                problems.append(CheckProblem(Rule.VALUE, message, line))
+    return kwargs
+
+
+def _unknown_key(key: object, valid: Sequence[str]) -> str:
+    if key in INPUT_KEYS:
+        return f"unknown key {key!r} (input sizes go under input: input.{key})"
+    if key in COUNT_EXPECTATIONS:
+        return f"unknown key {key!r} (expectations go under expect: expect.{key})"
+    return f"unknown key {key!r}{did_you_mean(key, valid)}"
+
+
+def _layer_spec(
+    spec: Mapping[Any, Any], mode: Mode, kwargs: dict[str, Any], problems: list[CheckProblem]
+) -> LayerSpec | None:
+    """``make_spec`` on the given keywords, reporting every key it rejects, not just the first."""
+    args = dict(kwargs)
+    broken = any(key not in args for key in _REQUIRED)  # already reported as missing
+    for key in _REQUIRED:
+        args.setdefault(key, _STAND_IN[key])
+    # Each failure removes (or stands in for) the key it names, so this ends.
+    for _ in range(len(args) + 1):
+        try:
+            built = make_spec(mode, **args)
+        except SpecError as exc:
+            broken = True
+            rule = _KIND_RULE[exc.kind]
+            problems.append(CheckProblem(rule, str(exc), key_line(spec, exc.param)))
+            if exc.param not in args:
+                return None
+            if exc.param in _REQUIRED:
+                args[exc.param] = _STAND_IN[exc.param]
+            else:
+                del args[exc.param]
+            continue
+        return None if broken else built
+    return None
+
+
+def _input_kwargs(
+    spec: Mapping[Any, Any], layer: LayerSpec | None, problems: list[CheckProblem]
+) -> tuple[InputSpec, dict[str, Any]] | None:
+    """The validated input and the keywords it came from; None where it is invalid."""
+    if "input" not in spec:
+        return (make_input(layer), {}) if layer is not None else None
+    given = spec["input"]
+    where = key_line(spec, "input")
+    if not isinstance(given, Mapping):
+        message = f"input must be a mapping (seq, batch, unbatched, lengths), got {describe(given)}"
+        problems.append(CheckProblem(Rule.WRONG_TYPE, message, where))
+        return None
+    args: dict[str, Any] = {}
+    broken = False
+    for key, value in given.items():
+        if key not in INPUT_KEYS:
+            message = f"unknown key 'input.{key}'{did_you_mean(key, INPUT_KEYS)}"
+            problems.append(CheckProblem(Rule.UNKNOWN_KEY, message, key_line(given, key)))
+            broken = True
+        elif value is None:
+            message = f"input.{key} is null: give a value or leave the key out"
+            problems.append(CheckProblem(Rule.WRONG_TYPE, message, key_line(given, key)))
+            broken = True
+        else:
+            args[key] = value
+    if layer is None:
+        return None
+    for _ in range(len(args) + 1):
+        try:
+            inp = make_input(layer, **args)
+        except SpecError as exc:
+            broken = True
+            message = exc.render(_INPUT_NAMES)
+            rule = _KIND_RULE[exc.kind]
+            problems.append(CheckProblem(rule, message, key_line(given, exc.param)))
+            if exc.param not in args:
+                return None
+            del args[exc.param]
+            continue
+        return None if broken else (inp, args)
+    return None
