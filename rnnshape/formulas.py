@@ -167,7 +167,8 @@ def tensor_shapes(spec: LayerSpec, inp: InputSpec) -> list[TensorShape]:
         x = _tensor("input", (rows, _sym("H_in", spec.input_size)), "in", sizes)
         y = _tensor("output", (rows, out_cols), "out", sizes)
     else:
-        seq, steps = _sym("L", _seq(inp)), ()
+        seq = _sym("L", _seq(inp))
+        steps: tuple[Dim, ...]
         if inp.unbatched:
             steps = (seq,)
         elif spec.batch_first:

@@ -31,6 +31,7 @@ from rnnshape.spec import (
     InputSpec,
     LayerSpec,
     Mode,
+    check_device_name,
     make_input,
     make_spec,
     parse_dtype,
@@ -75,8 +76,6 @@ def inspect(
         raise SpecError("seed", f"{seed} must be an integer from 0 to 2**63 - 1")
     request = bench_request(bench, backward, run)
     if not run:
-        from rnnshape.torchrun.device import check_device_name  # no torch import
-
         check_device_name(device)
         return build_report(spec, inp, device=device, dtype=kind.value, seed=seed, explain=explain)
     from rnnshape.torchrun.run import run as run_forward

@@ -77,8 +77,7 @@ def check_command(
                 raise UsageError(str(exc)) from None
         options = None
         if run:
-            from rnnshape.spec import parse_dtype
-            from rnnshape.torchrun.device import check_device_name  # no torch until a run
+            from rnnshape.spec import check_device_name, parse_dtype
 
             options = RunOptions(
                 check_device_name(device or "cpu"), parse_dtype(dtype or "float32")

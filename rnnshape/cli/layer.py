@@ -141,14 +141,14 @@ def _signature(mode: Mode) -> inspect.Signature:
     cell = mode.is_cell
     layers_help = "NUM_LAYERS: stacked layers (default 1)" if not cell else "cells have one layer"
     keyword = inspect.Parameter.KEYWORD_ONLY
-    arguments = [
-        ("input_size", "INPUT_SIZE", "input_size (H_in)", str, {}),
-        ("hidden_size", "HIDDEN_SIZE", "hidden_size (H)", str, {}),
-        ("num_layers", "NUM_LAYERS", layers_help, str | None, {"hidden": cell}),
+    arguments: list[tuple[str, str, str, Any, bool]] = [
+        ("input_size", "INPUT_SIZE", "input_size (H_in)", str, False),
+        ("hidden_size", "HIDDEN_SIZE", "hidden_size (H)", str, False),
+        ("num_layers", "NUM_LAYERS", layers_help, str | None, cell),
     ]
     params = [inspect.Parameter("ctx", keyword, annotation=typer.Context)]
-    for name, metavar, text, kind, extra in arguments:
-        info = typer.Argument(metavar=metavar, help=text, show_default=False, **extra)
+    for name, metavar, text, kind, hidden in arguments:
+        info = typer.Argument(metavar=metavar, help=text, show_default=False, hidden=hidden)
         default = None if name == "num_layers" else inspect.Parameter.empty
         params.append(
             inspect.Parameter(name, keyword, annotation=Annotated[kind, info], default=default)

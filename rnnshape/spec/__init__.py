@@ -20,6 +20,7 @@ from .family import (
 from .layer import (
     InputSpec,
     LayerSpec,
+    check_device_name,
     make_input,
     make_spec,
     parse_dtype,
@@ -28,6 +29,7 @@ from .layer import (
 )
 
 __all__ = [
+    "check_device_name",
     "FAMILIES",
     "INPUT_KEYS",
     "LAYER_MODES",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -128,6 +129,17 @@ _VALIDATORS: dict[str, Callable[[object, dict[str, object]], object]] = {
     "proj_size": _check_proj_size,
 }
 assert tuple(_VALIDATORS) == OPTIONAL_KWARGS, "one validator per optional keyword"
+
+
+_DEVICE_RE = re.compile(r"^(cpu|mps|auto|cuda(:\d+)?)$")
+
+
+def check_device_name(device: str) -> str:
+    """Reject a device string that is none of cpu, cuda, cuda:N, mps, auto (no torch needed;
+    whether the device exists here is the torch run's question)."""
+    if not _DEVICE_RE.match(device):
+        raise SpecError("device", f"{device!r} must be cpu, cuda, cuda:N, mps or auto")
+    return device
 
 
 def parse_dtype(dtype: Dtype | str) -> Dtype:

@@ -1,13 +1,12 @@
 """Devices and memory: which device a run uses, whether it fits, importing torch quietly.
 
-``check_device_name`` and ``available_memory_bytes`` need no torch; the rest receive the
-torch module from ``import_torch``.
+``available_memory_bytes`` needs no torch; the rest receive the torch module from
+``import_torch``.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,10 +14,8 @@ from typing import Any
 
 from rnnshape.errors import SpecError, UsageError
 from rnnshape.formulas import memory, run_memory_bytes
-from rnnshape.spec import Dtype, InputSpec, LayerSpec
+from rnnshape.spec import Dtype, InputSpec, LayerSpec, check_device_name
 from rnnshape.text import human_bytes
-
-_DEVICE_RE = re.compile(r"^(cpu|mps|auto|cuda(:\d+)?)$")
 
 # torch warnings that say nothing about the user's layer: silenced. Anything else becomes
 # one clean "warning:" line. Dropout-with-one-layer is reported from the spec instead.
@@ -31,13 +28,6 @@ _IRRELEVANT = (
     "dropout option adds dropout",
     "not part of single contiguous chunk",
 )
-
-
-def check_device_name(device: str) -> str:
-    """Reject a device string that is none of cpu, cuda, cuda:N, mps, auto (no torch needed)."""
-    if not _DEVICE_RE.match(device):
-        raise SpecError("device", f"{device!r} must be cpu, cuda, cuda:N, mps or auto")
-    return device
 
 
 def available_memory_bytes(device: str) -> int | None:

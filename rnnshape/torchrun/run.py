@@ -11,11 +11,10 @@ from typing import Any
 
 from rnnshape.errors import SpecError, UsageError
 from rnnshape.report import BenchRequest, BenchTimes
-from rnnshape.spec import Dtype, InputSpec, LayerSpec
+from rnnshape.spec import Dtype, InputSpec, LayerSpec, check_device_name
 from rnnshape.torchrun.device import (
     available_memory_bytes,
     check_device_fits,
-    check_device_name,
     check_fits,
     import_torch,
     resolve_device,
