@@ -3,7 +3,10 @@
 Times, alternating the two commands of each pair so that machine noise hits both alike:
   * a full run (`--json`, and the table) against the hand-written script a user would
     write (import torch, build nn.LSTM(10, 20, 2), one forward pass, print shapes as JSON);
-  * `--help` and `--dry-run` against `python -c "import typer, rich"`.
+  * `rnnshape --help` against the `--help` of a minimal Typer app with the same commands
+    (built here: same names and one-line docstrings, no options), the floor for any Typer
+    CLI's Rich-formatted help;
+  * `--dry-run --json` (and the tables) against `python -c "import typer, rich"`.
 Prints the median of each command's wall time and the median of the per-pair ratios.
 
     python benchmarks/startup.py [--runs 9]
@@ -15,7 +18,9 @@ import argparse
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from _common import compile_package, console_script
 
@@ -69,7 +74,7 @@ import gc; gc.freeze()  # as the command does after its run
 t = time.perf_counter(); import rich.console, rich.table
 rich_import = time.perf_counter() - t
 import rnnshape
-from rnnshape.render import render_tables
+from rnnshape.render.report import render_tables
 report = rnnshape.inspect("lstm", 10, 20, 2, run=False)
 t = time.perf_counter()
 render_tables(report, rich.console.Console(file=io.StringIO(), width=80))
@@ -80,6 +85,26 @@ print(f"  --json run, torch already imported      {run * 1000:6.1f} ms"
 print(f"  tables: import Rich console and table   {rich_import * 1000:6.1f} ms")
 print(f"  tables: render the five tables          {render * 1000:6.1f} ms")
 """
+
+
+def minimal_app(path: Path) -> Path:
+    """A Typer app with rnnshape's commands and nothing else, written to ``path``."""
+    from rnnshape.spec import Mode
+
+    lines = [
+        "import typer",
+        "app = typer.Typer(name='rnnshape', no_args_is_help=True, add_completion=False)",
+        "@app.callback()",
+        "def root() -> None:",
+        "    'Show exactly what a PyTorch recurrent layer holds and returns.'",
+    ]
+    commands = [(m.value, m.family.summary) for m in Mode]
+    commands += [("check", "Check specs."), ("infer", "Infer layers."), ("schema", "Schemas.")]
+    for i, (name, doc) in enumerate(commands):
+        lines += [f"@app.command({name!r})", f"def c{i}() -> None:", f"    {doc!r}"]
+    lines.append("app()")
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def main() -> None:
@@ -102,9 +127,14 @@ def main() -> None:
     compare("rnnshape lstm 10 20 2 --json", [exe, "lstm", "10", "20", "2", "--json"], frozen,
             runs, 1.05)
     compare("rnnshape lstm 10 20 2", [exe, "lstm", "10", "20", "2"], frozen, runs, 1.10)
+    with tempfile.TemporaryDirectory() as tmp:
+        minimal = [py, str(minimal_app(Path(tmp) / "minimal_typer_app.py")), "--help"]
+        compare("rnnshape --help", [exe, "--help"], minimal, runs, 1.05)
+    print('against python -c "import typer, rich":')
     compare("rnnshape --help", [exe, "--help"], light, runs)
-    compare("rnnshape lstm ... --dry-run", [exe, "lstm", "10", "20", "2", "--dry-run"], light,
-            runs)
+    dry = [exe, "lstm", "10", "20", "2", "--dry-run"]
+    compare("... --dry-run --json", [*dry, "--json"], light, runs, 1.15)
+    compare("... --dry-run (tables)", dry, light, runs)
     print("where a full run's extra time goes (one process, after import torch):")
     subprocess.run([py, "-c", BREAKDOWN], check=True)
 

@@ -1,36 +1,50 @@
 """rnnshape: what a PyTorch recurrent layer holds and returns, verified against torch.
 
-Importing this package does not import torch; only a real run does. ``check_files`` and
-``infer_checkpoint`` load on first use (they bring PyYAML and the checkpoint readers).
+Importing this package costs almost nothing: each public name loads its module on first use
+(``rnnshape --help`` needs none of them), and torch is imported only by a real run.
 """
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from rnnshape._version import SCHEMA_VERSION, __version__
-from rnnshape.errors import RnnShapeError, SpecError, UsageError, VerificationError
-from rnnshape.formulas import (
-    ParameterShape,
-    TensorShape,
-    num_parameters,
-    parameter_shapes,
-    tensor_shapes,
-)
-from rnnshape.pipeline import inspect, inspect_module
-from rnnshape.report import Report
-from rnnshape.spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec
 
 if TYPE_CHECKING:
     from rnnshape.check import check_files
     from rnnshape.checkpoint import infer_checkpoint
+    from rnnshape.errors import RnnShapeError, SpecError, UsageError, VerificationError
+    from rnnshape.formulas import (
+        ParameterShape,
+        TensorShape,
+        num_parameters,
+        parameter_shapes,
+        tensor_shapes,
+    )
+    from rnnshape.pipeline import inspect, inspect_module
+    from rnnshape.report import Report
+    from rnnshape.spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec
 
-_LAZY = {"check_files": "check", "infer_checkpoint": "checkpoint"}
+# Where each public name lives.
+_HOME = {
+    "check_files": "check",
+    "infer_checkpoint": "checkpoint",
+    **dict.fromkeys(("RnnShapeError", "SpecError", "UsageError", "VerificationError"), "errors"),
+    **dict.fromkeys(
+        ("ParameterShape", "TensorShape", "num_parameters", "parameter_shapes", "tensor_shapes"),
+        "formulas",
+    ),
+    "inspect": "pipeline",
+    "inspect_module": "pipeline",
+    "Report": "report",
+    **dict.fromkeys(("Dtype", "InputSpec", "LayerSpec", "Mode", "make_input", "make_spec"), "spec"),
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from importlib import import_module
-
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _HOME:
+        value = getattr(import_module(f"rnnshape.{_HOME[name]}"), name)
+        globals()[name] = value  # once loaded, a plain attribute
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -6,8 +6,8 @@ and every real run checks them against the module and its forward pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from math import prod
+from typing import NamedTuple
 
 from rnnshape.spec import Dtype, InputSpec, LayerSpec
 
@@ -23,8 +23,7 @@ def dim_size(dim: Dim) -> int:
     return prod(value for _, value in dim)
 
 
-@dataclass(frozen=True)
-class ParameterShape:
+class ParameterShape(NamedTuple):
     """One entry of ``named_parameters()`` and where its shape comes from."""
 
     name: str
@@ -40,8 +39,7 @@ class ParameterShape:
         return prod(self.shape)
 
 
-@dataclass(frozen=True)
-class TensorShape:
+class TensorShape(NamedTuple):
     """One tensor going into or coming out of the forward pass."""
 
     name: str
@@ -214,8 +212,7 @@ def run_memory_bytes(
     return (num_parameters(spec) + elements + work) * dtype.itemsize
 
 
-@dataclass(frozen=True)
-class Cost:
+class Cost(NamedTuple):
     """Exact integer cost of one forward pass (1 MAC = one multiply-add = 2 FLOPs)."""
 
     input_projection_macs: int
@@ -283,8 +280,7 @@ def cost(spec: LayerSpec, inp: InputSpec) -> Cost:
     )
 
 
-@dataclass(frozen=True)
-class Memory:
+class Memory(NamedTuple):
     """Bytes at the run's dtype (see the README for each formula)."""
 
     parameter_bytes: int

@@ -7,13 +7,11 @@ torch is reached only through ``rnnshape.torchrun``, imported when a real run st
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rnnshape.errors import SpecError, VerificationError
-from rnnshape.explain import explain as explain_spec
-from rnnshape.explain import report_notes, symbols
+from rnnshape.explain.legend import report_notes, symbols
 from rnnshape.formulas import (
     BACKWARD_FLOPS_FACTOR,
     ParameterShape,
@@ -39,6 +37,7 @@ from rnnshape.spec import (
 )
 
 if TYPE_CHECKING:
+    from rnnshape.explain.model import Explanation
     from rnnshape.torchrun.run import Observation
 
 
@@ -174,12 +173,22 @@ def build_report(
         notes=tuple(report_notes(spec, inp)),
         warnings=tuple(warnings),
         bench=bench_figures(spec, inp, bench, run_cost.flops) if bench is not None else None,
-        explanation=explain_spec(spec, inp, params, tensors) if explain else None,
+        explanation=_explanation(spec, inp, params, tensors) if explain else None,
     )
+
+
+def _explanation(
+    spec: LayerSpec, inp: InputSpec, params: list[ParameterShape], tensors: list[TensorShape]
+) -> Explanation:
+    from rnnshape.explain.build import explain
+
+    return explain(spec, inp, params, tensors)
 
 
 def bench_figures(spec: LayerSpec, inp: InputSpec, times: BenchTimes, flops: int) -> BenchFigures:
     """Figures that follow from the measured times and the exact cost of one pass."""
+    import statistics
+
     median_ms = statistics.median(times.times_ms)
     seconds = max(median_ms / 1000.0, 1e-12)
     factor = BACKWARD_FLOPS_FACTOR if times.backward else 1

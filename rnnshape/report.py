@@ -2,18 +2,24 @@
 
 ``Report.to_dict()`` is the JSON contract (schema v1). The pipeline fills every field once;
 renderers read them and compute nothing. This module also re-exports the data types a
-report is made of, so that renderers import this layer only.
+report is made of, so that renderers import this layer only (the explanation's under
+``TYPE_CHECKING``: they load with ``--explain`` only).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 from rnnshape._version import SCHEMA_VERSION, __version__
-from rnnshape.explain import Equation, Explanation, GateBlock, Symbol
+from rnnshape.explain.legend import Symbol
 from rnnshape.formulas import Cost, Dim, Memory, ParameterShape, TensorShape
 from rnnshape.spec import InputSpec, LayerSpec
 from rnnshape.text import product_text
+
+if TYPE_CHECKING:  # the explanation's types, loaded with --explain only
+    from rnnshape.explain.model import Equation as Equation
+    from rnnshape.explain.model import Explanation as Explanation
+    from rnnshape.explain.model import GateBlock as GateBlock
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -22,9 +28,6 @@ __all__ = [
     "BenchTimes",
     "Cost",
     "Dim",
-    "Equation",
-    "Explanation",
-    "GateBlock",
     "InputSpec",
     "LayerSpec",
     "Memory",
@@ -48,8 +51,7 @@ def dim_value(dim: Dim) -> str:
     return product_text([value for _, value in dim])
 
 
-@dataclass(frozen=True)
-class BenchRequest:
+class BenchRequest(NamedTuple):
     """Time ``runs`` passes after ``warmup`` untimed ones; with ``backward``, forward+backward."""
 
     runs: int
@@ -57,8 +59,7 @@ class BenchRequest:
     warmup: int = 3
 
 
-@dataclass(frozen=True)
-class BenchTimes:
+class BenchTimes(NamedTuple):
     """Measured wall times of each timed pass, in milliseconds, and how the layer ran."""
 
     times_ms: tuple[float, ...]
@@ -68,8 +69,7 @@ class BenchTimes:
     cudnn: bool | None
 
 
-@dataclass(frozen=True)
-class BenchFigures:
+class BenchFigures(NamedTuple):
     """The ``bench`` key of the JSON document: measured times and what follows from them."""
 
     runs: int
@@ -84,8 +84,7 @@ class BenchFigures:
     achieved_flops_per_s: float
 
 
-@dataclass(frozen=True)
-class TensorRow:
+class TensorRow(NamedTuple):
     """A tensor of the forward pass with the dtype and device it had (or would have)."""
 
     tensor: TensorShape
@@ -122,8 +121,7 @@ def _parameter_dict(p: ParameterShape) -> dict[str, object]:
     }
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(NamedTuple):
     """Everything ``rnnshape <mode>`` shows for one layer and one input, computed once."""
 
     spec: LayerSpec
@@ -183,5 +181,5 @@ class Report:
         if self.explanation is not None:
             doc["explain"] = self.explanation.to_dict()
         if self.bench is not None:
-            doc["bench"] = asdict(self.bench)
+            doc["bench"] = self.bench._asdict()
         return doc

@@ -11,19 +11,18 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import typer
 
 from rnnshape.errors import EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_USAGE, RnnShapeError, SpecError
 
 
-@dataclass
 class Session:
     """One invocation's settings, carried as the Typer context's ``obj``."""
 
-    short_lived: bool = False  # the console script: the process ends after one command
-    debug: bool = False  # --debug or RNNSHAPE_DEBUG=1: show unexpected tracebacks
+    def __init__(self, short_lived: bool = False) -> None:
+        self.short_lived = short_lived  # the console script: the process ends after one command
+        self.debug = False  # --debug (or RNNSHAPE_DEBUG=1): show unexpected tracebacks
 
 
 # How the command line spells each spec or input key in messages.

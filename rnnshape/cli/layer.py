@@ -11,9 +11,9 @@ import gc
 import inspect
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
 
@@ -26,8 +26,7 @@ from rnnshape.spec import OPTIONAL_KWARGS, Mode, modes_with
 MODEL, INPUT, RUN, OUTPUT = "Model", "Input", "Run", "Output"
 
 
-@dataclass(frozen=True)
-class Opt:
+class Opt(NamedTuple):
     """One option of the layer commands."""
 
     key: str  # the spec, input or run key it sets
@@ -124,13 +123,19 @@ _OFF_MEANS_UNSET = frozenset(o.key for o in OPTIONS if o.default is False)
 
 
 def _option(opt: Opt, mode: Mode) -> Any:
-    settings: dict[str, Any] = {"rich_help_panel": opt.panel}
+    """The option's annotation for ``mode``: hidden where the mode lacks it."""
+    owners = modes_with(opt.key) if opt.per_mode else tuple(Mode)
+    return _annotation(opt, hidden=mode not in owners)
+
+
+@cache  # one annotation per option and visibility, shared by the six commands
+def _annotation(opt: Opt, hidden: bool) -> Any:
+    settings: dict[str, Any] = {"rich_help_panel": opt.panel, "hidden": hidden}
     text = opt.help
     if opt.per_mode:
         owners = modes_with(opt.key)
         if len(owners) != len(Mode):
             text += f" [{', '.join(m.value for m in owners)}]"
-        settings["hidden"] = mode not in owners
     if opt.metavar is not None:
         settings["metavar"] = opt.metavar
     return Annotated[opt.type, typer.Option(*opt.decls, help=text, **settings)]
@@ -148,11 +153,9 @@ def _signature(mode: Mode) -> inspect.Signature:
     ]
     params = [inspect.Parameter("ctx", keyword, annotation=typer.Context)]
     for name, metavar, text, kind, hidden in arguments:
-        info = typer.Argument(metavar=metavar, help=text, show_default=False, hidden=hidden)
         default = None if name == "num_layers" else inspect.Parameter.empty
-        params.append(
-            inspect.Parameter(name, keyword, annotation=Annotated[kind, info], default=default)
-        )
+        annotation = _argument(kind, metavar, text, hidden)
+        params.append(inspect.Parameter(name, keyword, annotation=annotation, default=default))
     for opt in OPTIONS:
         params.append(
             inspect.Parameter(opt.key, keyword, annotation=_option(opt, mode), default=opt.default)
@@ -160,6 +163,12 @@ def _signature(mode: Mode) -> inspect.Signature:
         if opt.key == "backward":  # --json sits between the run and the output options
             params.append(inspect.Parameter("json", keyword, annotation=JsonFlag, default=False))
     return inspect.Signature(params)
+
+
+@cache
+def _argument(kind: Any, metavar: str, text: str, hidden: bool) -> Any:
+    info = typer.Argument(metavar=metavar, help=text, show_default=False, hidden=hidden)
+    return Annotated[kind, info]
 
 
 def parse_lengths(text: str | None) -> list[int] | None:

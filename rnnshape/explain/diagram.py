@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rnnshape.explain.equations import rows
+from rnnshape.explain.legend import rows
 from rnnshape.explain.model import Diagram, Edge, Node
 from rnnshape.formulas import TensorShape, batch_sizes
 from rnnshape.spec import InputSpec, LayerSpec

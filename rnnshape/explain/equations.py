@@ -5,18 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rnnshape.explain.legend import rows
 from rnnshape.explain.model import Equation, Term
 from rnnshape.formulas import TensorShape
 from rnnshape.spec import InputSpec, LayerSpec
 from rnnshape.text import DOT, shape_text
-
-
-def rows(inp: InputSpec) -> tuple[int, ...]:
-    """The leading dimension of one time step: ``(N,)``, or nothing unbatched."""
-    if inp.unbatched:
-        return ()
-    assert inp.batch is not None
-    return (inp.batch,)
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,27 @@ and under an explanation. Pure functions of a spec and an input."""
 
 from __future__ import annotations
 
-from rnnshape.explain.equations import rows
-from rnnshape.explain.model import Symbol
+from typing import NamedTuple
+
 from rnnshape.formulas import batch_sizes
 from rnnshape.spec import InputSpec, LayerSpec
 from rnnshape.text import DOT
+
+
+class Symbol(NamedTuple):
+    """A symbol of the PyTorch docs with its value for this run."""
+
+    name: str
+    value: int
+    meaning: str
+
+
+def rows(inp: InputSpec) -> tuple[int, ...]:
+    """The leading dimension of one time step: ``(N,)``, or nothing unbatched."""
+    if inp.unbatched:
+        return ()
+    assert inp.batch is not None
+    return (inp.batch,)
 
 
 def symbols(spec: LayerSpec, inp: InputSpec) -> list[Symbol]:

@@ -7,15 +7,6 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
-class Symbol:
-    """A symbol of the PyTorch docs with its value for this run."""
-
-    name: str
-    value: int
-    meaning: str
-
-
-@dataclass(frozen=True)
 class GateBlock:
     """One gate's rows of one parameter: ``W_if`` = ``weight_ih_l0[20:40, :]``."""
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rnnshape.render.tables import section_table
-from rnnshape.report import Equation, Explanation, GateBlock, InputSpec, LayerSpec
+from rnnshape.report import InputSpec, LayerSpec
 from rnnshape.text import shape_text
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from rnnshape.report import Equation, Explanation, GateBlock
 
 MAX_LAYERS = 4  # more layers than this: show 0, 1 and the last, elide the middle
 CONNECTOR = {"forward": " → ", "reverse": " ← ", "none": "   "}

@@ -4,6 +4,8 @@ No torch, no formatting. ``family`` says what each torch class is; ``layer`` val
 arguments of one module and the input it is fed.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .family import (
     FAMILIES,
     INPUT_KEYS,
@@ -17,16 +19,41 @@ from .family import (
     Recurrence,
     modes_with,
 )
-from .layer import (
-    InputSpec,
-    LayerSpec,
-    check_device_name,
-    make_input,
-    make_spec,
-    parse_dtype,
-    parse_mode,
-    spec_warnings,
+
+if TYPE_CHECKING:
+    from .layer import (
+        InputSpec,
+        LayerSpec,
+        check_device_name,
+        make_input,
+        make_spec,
+        parse_dtype,
+        parse_mode,
+        spec_warnings,
+    )
+
+# The validation loads on first use: --help needs the family table only.
+_LAYER = frozenset(
+    (
+        "InputSpec",
+        "LayerSpec",
+        "check_device_name",
+        "make_input",
+        "make_spec",
+        "parse_dtype",
+        "parse_mode",
+        "spec_warnings",
+    )
 )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAYER:
+        from . import layer
+
+        return getattr(layer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "check_device_name",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 
 class Mode(str, Enum):
@@ -69,8 +69,7 @@ class Mode(str, Enum):
         return None
 
 
-@dataclass(frozen=True)
-class Recurrence:
+class Recurrence(NamedTuple):
     """The equations a layer and its cell share, and the constants cost and memory need."""
 
     name: str  # "rnn", "lstm" or "gru"
@@ -113,8 +112,7 @@ GRU = Recurrence(
 )
 
 
-@dataclass(frozen=True)
-class Family:
+class Family(NamedTuple):
     """One torch recurrent class: everything the rest of rnnshape needs to know about it.
 
     Adding a class means one entry in ``FAMILIES`` (and a ``Recurrence`` if its equations

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from rnnshape.errors import SpecError
 
 from .family import NONLINEARITIES, OPTIONAL_KWARGS, Dtype, Mode, modes_with
 
 
-@dataclass(frozen=True)
-class LayerSpec:
+class LayerSpec(NamedTuple):
     """One torch recurrent module's constructor arguments, validated."""
 
     mode: Mode
@@ -55,8 +54,7 @@ class LayerSpec:
         return f"nn.{self.mode.torch_class}({', '.join(args)})"
 
 
-@dataclass(frozen=True)
-class InputSpec:
+class InputSpec(NamedTuple):
     """The input fed to the forward pass: padded batch, unbatched, or packed by ``lengths``."""
 
     seq: int | None = 5  # None for cells: one time step

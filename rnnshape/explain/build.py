@@ -1,0 +1,71 @@
+"""Build an explanation: gate blocks, equations and diagram of one layer on one input."""
+
+from __future__ import annotations
+
+from rnnshape.explain.diagram import diagram
+from rnnshape.explain.equations import equations
+from rnnshape.explain.legend import explanation_notes
+from rnnshape.explain.model import Explanation, GateBlock
+from rnnshape.formulas import ParameterShape, TensorShape, parameter_shapes, tensor_shapes
+from rnnshape.spec import InputSpec, LayerSpec
+
+_ROLE_PREFIX = {"weight_ih": "W_i", "weight_hh": "W_h", "bias_ih": "b_i", "bias_hh": "b_h"}
+_RNN_NAMES = {"weight_ih": "W_ih", "weight_hh": "W_hh", "bias_ih": "b_ih", "bias_hh": "b_hh"}
+
+
+def explain(
+    spec: LayerSpec,
+    inp: InputSpec,
+    parameters: list[ParameterShape] | None = None,
+    tensors: list[TensorShape] | None = None,
+) -> Explanation:
+    """Gate blocks, equations with shapes and the unrolled graph of ``spec`` on ``inp``.
+
+    ``parameters`` and ``tensors`` are the formulas' (computed here when not given)."""
+    if parameters is None:
+        parameters = parameter_shapes(spec)
+    if tensors is None:
+        tensors = tensor_shapes(spec, inp)
+    return Explanation(
+        gates=tuple(gate_blocks(spec, parameters)),
+        equations=tuple(equations(spec, inp, tensors)),
+        diagram=diagram(spec, inp, tensors),
+        notes=tuple(explanation_notes(spec, inp)),
+    )
+
+
+def gate_blocks(spec: LayerSpec, parameters: list[ParameterShape]) -> list[GateBlock]:
+    """Every gate block of every parameter, in ``named_parameters()`` order."""
+    out = []
+    h = spec.hidden_size
+    for p in parameters:
+        if p.role == "weight_hr":
+            out.append(
+                GateBlock("W_hr", None, p.name, (0, p.shape[0]), p.shape, p.layer, p.direction)
+            )
+        elif not p.gates:
+            out.append(
+                GateBlock(
+                    _RNN_NAMES[p.role],
+                    None,
+                    p.name,
+                    (0, p.shape[0]),
+                    p.shape,
+                    p.layer,
+                    p.direction,
+                )
+            )
+        else:
+            for i, gate in enumerate(p.gates):
+                out.append(
+                    GateBlock(
+                        f"{_ROLE_PREFIX[p.role]}{gate}",
+                        gate,
+                        p.name,
+                        (i * h, (i + 1) * h),
+                        (h, *p.shape[1:]),
+                        p.layer,
+                        p.direction,
+                    )
+                )
+    return out
