@@ -6,8 +6,8 @@ import io
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -24,7 +24,6 @@ from rnnshape.explain import Explanation, GateBlock, explain
 from rnnshape.render.explain import render_explain
 from rnnshape.spec import InputSpec, LayerSpec, make_input, make_spec
 
-GOLDEN = Path(__file__).parent / "golden"
 TORCH_CLASS = {
     "rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU,
     "rnn-cell": nn.RNNCell, "lstm-cell": nn.LSTMCell, "gru-cell": nn.GRUCell,
@@ -345,14 +344,9 @@ GOLDEN_CASES: dict[str, tuple[str, dict[str, Any]]] = {
 
 @pytest.mark.parametrize("width", [80, 60])
 @pytest.mark.parametrize("name", sorted(GOLDEN_CASES))
-def test_explain_matches_golden(name: str, width: int, update_golden: bool) -> None:
+def test_explain_matches_golden(name: str, width: int, golden: Callable[[str, str], None]) -> None:
     mode, kw = GOLDEN_CASES[name]
-    text = render(*build(mode, **kw), width)
-    path = GOLDEN / f"explain_{name}_{width}.txt"
-    if update_golden:
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"{path} is missing: run pytest --update-golden and review it"
-    assert text == path.read_text(encoding="utf-8")
+    golden(f"explain_{name}_{width}.txt", render(*build(mode, **kw), width))
 
 
 PROBE = """

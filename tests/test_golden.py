@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,8 +11,6 @@ from rich.console import Console
 
 import rnnshape
 from rnnshape.render.report import render_tables
-
-GOLDEN = Path(__file__).parent / "golden"
 
 CASES: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "lstm_10_20_2": (("lstm", 10, 20, 2), {}),
@@ -35,14 +33,9 @@ def render(report: rnnshape.Report, width: int) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_tables_match_golden(name: str, update_golden: bool) -> None:
+def test_tables_match_golden(name: str, golden: Callable[[str, str], None]) -> None:
     args, kwargs = CASES[name]
-    text = render(rnnshape.inspect(*args, **kwargs), 80)
-    path = GOLDEN / f"{name}.txt"
-    if update_golden:
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"{path} is missing: run pytest --update-golden and review it"
-    assert text == path.read_text(encoding="utf-8")
+    golden(f"{name}.txt", render(rnnshape.inspect(*args, **kwargs), 80))
 
 
 @pytest.mark.parametrize("width", [60, 80, 120])
