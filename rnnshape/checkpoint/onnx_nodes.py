@@ -191,9 +191,7 @@ def _infer_model(
     return modules, problems, unknown
 
 
-def _graphs(
-    graph: onnx.GraphProto, path: str, depth: int
-) -> Iterator[tuple[str, onnx.GraphProto]]:
+def _graphs(graph: onnx.GraphProto, path: str, depth: int) -> Iterator[tuple[str, onnx.GraphProto]]:
     """The graph and every subgraph in it, each with its path."""
     yield path, graph
     for index, node in enumerate(graph.node):
@@ -302,13 +300,13 @@ def _infer_node(
         found = types.get(value)
         dims = found.dims if found is not None else None
         if dims is None or not all(isinstance(d, int) and d > 0 for d in dims):
-            shape = "unknown" if dims is None else shape_text(tuple(map(str, dims)))  # type: ignore[arg-type]
+            shape = "rank unknown" if dims is None else f"[{', '.join(map(str, dims))}]"
             messages.append(
                 f"the shape of {role} ({value!r}) cannot be known statically ({shape}): it is "
                 "computed at run time and ONNX shape inference does not give it"
             )
             continue
-        shapes[role] = dims  # type: ignore[assignment]
+        shapes[role] = tuple(d for d in dims if isinstance(d, int))
         if found is not None:
             dtypes.add(_DTYPES.get(found.elem_type, f"onnx type {found.elem_type}"))
     if messages:
@@ -328,12 +326,12 @@ def _infer_node(
         "R": (num_directions, gates * hidden, hidden),
         "B": (num_directions, 2 * gates * hidden),
     }
-    for role, shape in shapes.items():
-        if shape != expected[role]:
+    for role, found_shape in shapes.items():
+        if found_shape != expected[role]:
             messages.append(
                 f"{role} ({node.input[('W', 'R', 'B').index(role) + 1]!r}) has shape "
-                f"{shape_text(shape)}, but {direction} {op.mode.torch_class} with hidden_size "
-                f"{hidden} needs {shape_text(expected[role])}"
+                f"{shape_text(found_shape)}, but {direction} {op.mode.torch_class} with "
+                f"hidden_size {hidden} needs {shape_text(expected[role])}"
             )
     if messages:
         return None, messages, False
@@ -396,10 +394,10 @@ def _not_equivalent(
             f"{torch_class} has separate ones"
         )
     if lbr is not None and lbr != 1:
+        default = "" if "linear_before_reset" in attrs else " (the default)"
         messages.append(
-            f"linear_before_reset={lbr}{' (the default)' if 'linear_before_reset' not in attrs else ''}"
-            f": the reset gate multiplies h before the recurrent weights; {torch_class} "
-            "multiplies after them (linear_before_reset=1)"
+            f"linear_before_reset={lbr}{default}: the reset gate multiplies h before the "
+            f"recurrent weights; {torch_class} multiplies after them (linear_before_reset=1)"
         )
     if activations:
         per = len(op.activations[0])
@@ -447,8 +445,16 @@ def gate_blocks(
 
 def _notes(inputs: Sequence[str], batch_first: bool) -> tuple[str, ...]:
     """What else differs from torch's call, for a converter author."""
-    y = "[batch, seq, num_directions, hidden]" if batch_first else "[seq, num_directions, batch, hidden]"
-    torch_y = "[batch, seq, num_directions·hidden]" if batch_first else "[seq, batch, num_directions·hidden]"
+    y = (
+        "[batch, seq, num_directions, hidden]"
+        if batch_first
+        else "[seq, num_directions, batch, hidden]"
+    )
+    torch_y = (
+        "[batch, seq, num_directions·hidden]"
+        if batch_first
+        else "[seq, batch, num_directions·hidden]"
+    )
     notes = [f"ONNX's Y is {y}; torch's output is {torch_y}"]
     if batch_first:
         notes.append(

@@ -14,6 +14,7 @@ Small tensors keep their data: shape inference needs the constant ``axes`` of an
 
 from __future__ import annotations
 
+import importlib
 import mmap
 from typing import TYPE_CHECKING
 
@@ -56,17 +57,16 @@ def import_onnx() -> None:
     try:
         import onnx  # noqa: F401
     except ImportError:
-        raise UsageError(
-            f"reading ONNX models needs the onnx package: {ONNX_EXTRA}"
-        ) from None
+        raise UsageError(f"reading ONNX models needs the onnx package: {ONNX_EXTRA}") from None
 
 
 def load_graph_only(path: str) -> onnx.ModelProto:
     """The model at ``path`` with large tensors' data left out (names, dims, types kept)."""
     import_onnx()
     import onnx
-    from google.protobuf.message import DecodeError
 
+    # protobuf's own error; imported by name because protobuf ships no type stubs
+    decode_error: type[Exception] = importlib.import_module("google.protobuf.message").DecodeError
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         view = memoryview(data)
         try:
@@ -76,9 +76,10 @@ def load_graph_only(path: str) -> onnx.ModelProto:
         finally:
             view.release()
     try:
-        return onnx.ModelProto.FromString(stripped)
-    except DecodeError as exc:
+        model: onnx.ModelProto = onnx.ModelProto.FromString(stripped)
+    except decode_error as exc:
         raise CheckpointError(f"{path}: not a valid ONNX model ({exc})") from None
+    return model
 
 
 def _copy_message(

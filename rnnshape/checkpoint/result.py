@@ -28,7 +28,6 @@ class InferredModule:
     dtype: str  # the core's dtype name, or "mixed"
     onnx: OnnxNode | None = None  # the node an ONNX model's module comes from
 
-
     @property
     def module(self) -> str:
         return self.spec.mode.torch_class
@@ -96,7 +95,11 @@ class InferProblem:
         return f"{where}: {self.message}"
 
     def to_dict(self) -> dict[str, object]:
-        out = {"prefix": self.prefix, "container": self.container, "message": self.message}
+        out: dict[str, object] = {
+            "prefix": self.prefix,
+            "container": self.container,
+            "message": self.message,
+        }
         if self.graph is not None:
             out["graph"] = self.graph
         return out

@@ -136,7 +136,9 @@ def _add_onnx_rows(table: Table, module: InferredModule) -> None:
     if node.linear_before_reset is not None:
         attributes.append(f"linear_before_reset={node.linear_before_reset}")
     table.add_row("onnx node", f"{node.op} ({', '.join(attributes)})")
-    gates = f"ONNX {node.gate_order or '(one block)'} · torch {node.torch_gate_order or '(one block)'}"
+    gates = (
+        f"ONNX {node.gate_order or '(one block)'} · torch {node.torch_gate_order or '(one block)'}"
+    )
     table.add_row("gate order", gates)
     inputs = ", ".join(f"{role}={name!r}" for role, name in node.inputs.items() if name)
     table.add_row("inputs", Text(inputs))
