@@ -168,6 +168,7 @@ def test_equivalent_node_maps_onto_torch(
         "bidirectional": direction == "bidirectional",
     }
     assert module["unknown"] == []
+    assert ("--batch-first" in module["command"]) == bool(layout)
     assert module["num_parameters"] == sum(a.size for a in arrays.values())
     assert module["onnx"]["direction"] == direction and module["onnx"]["layout"] == layout
     check_forward(model, module, arrays)
@@ -193,6 +194,7 @@ def test_relu_rnn_is_nonlinearity_relu(tmp_path: Path) -> None:
     model, arrays = rnn_model("RNN", direction="bidirectional", activations=["Relu", "Relu"])
     (module,) = infer_json(save(model, tmp_path))["modules"]
     assert module["config"]["nonlinearity"] == "relu"
+    assert module["command"] == "rnnshape rnn 6 4 --bidirectional --nonlinearity relu"
     w, r, b = (arrays[k].astype(np.float64) for k in "WRB")
     x = np.random.default_rng(2).standard_normal((SEQ, BATCH, 6))
     hidden = 4

@@ -55,6 +55,10 @@ class InferredModule:
             words.append("--bidirectional")
         if spec.proj_size:
             words += ["--proj-size", str(spec.proj_size)]
+        if spec.batch_first:  # known only from an ONNX node's layout
+            words.append("--batch-first")
+        if "nonlinearity" in spec.mode.kwargs and spec.nonlinearity != "tanh":
+            words += ["--nonlinearity", spec.nonlinearity]
         return " ".join(words)
 
     def to_dict(self) -> dict[str, object]:
