@@ -290,6 +290,32 @@ def test_node_inside_an_if_branch(tmp_path: Path) -> None:
     assert module["config"]["bidirectional"] is True and module["module"] == "GRU"
 
 
+def test_node_in_a_loop_body_reads_outer_initializers(tmp_path: Path) -> None:
+    """A Loop body's LSTM whose W, R and B are initializers of the main graph."""
+    inner, _ = rnn_model("LSTM", layout=1)
+    body = helper.make_graph(
+        [*inner.graph.node, helper.make_node("Identity", ["cond_in"], ["cond_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+    )  # fmt: skip
+    node = helper.make_node("Loop", ["n", "cond"], ["ys"], body=body)  # unnamed: ys
+    graph = helper.make_graph(
+        [node],
+        "main",
+        [helper.make_tensor_value_info("n", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("X", TensorProto.FLOAT, [BATCH, SEQ, 6])],
+        [helper.make_tensor_value_info("ys", TensorProto.FLOAT, None)],
+        initializer=list(inner.graph.initializer),
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 22)])
+    (module,) = infer_json(save(model, tmp_path))["modules"]
+    assert module["graph"] == "ys/body" and module["config"]["batch_first"] is True
+
+
 def test_weights_behind_unsqueeze_and_cast(tmp_path: Path) -> None:
     """W is computed (Unsqueeze of a 2-D initializer, then Cast): shape inference gives it."""
     model, arrays = rnn_model("LSTM")
