@@ -17,6 +17,7 @@ from rnnshape.spec import LAYER_MODES, LayerSpec, Mode, make_spec
 from rnnshape.text import shape_text
 
 from .model import Checkpoint, TensorInfo
+from .onnx_nodes import OnnxCheckpoint
 from .result import InferProblem, InferredModule, InferResult
 from .sniff import read_checkpoint
 
@@ -49,6 +50,8 @@ def infer_checkpoint(path: str, *, trust_torchscript: bool = False) -> InferResu
 
 def infer_from(checkpoint: Checkpoint) -> InferResult:
     """Infer the modules of every state dict in an already-read checkpoint."""
+    if isinstance(checkpoint, OnnxCheckpoint):
+        return checkpoint.infer()  # an ONNX model's nodes were read as modules already
     modules: list[InferredModule] = []
     problems: list[InferProblem] = []
     for state in checkpoint.state_dicts:

@@ -27,6 +27,7 @@ class CheckpointFormat(str, Enum):
     TORCH = "torch"
     SAFETENSORS = "safetensors"
     TORCHSCRIPT = "torchscript"
+    ONNX = "onnx"
 
 
 class CheckpointError(RnnShapeError):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rnnshape._version import SCHEMA_VERSION, __version__
 from rnnshape.formulas import num_parameters
 from rnnshape.spec import LayerSpec
 
 from .model import CheckpointFormat
+
+if TYPE_CHECKING:
+    from .onnx_nodes import OnnxNode
 
 # What the weights cannot tell, by the torch kwarg's name.
 _UNKNOWABLE = ("batch_first", "dropout", "nonlinearity")
@@ -22,6 +26,7 @@ class InferredModule:
     container: str | None
     spec: LayerSpec
     dtype: str  # the core's dtype name, or "mixed"
+    onnx: OnnxNode | None = None  # the node an ONNX model's module comes from
 
     @property
     def module(self) -> str:
@@ -34,6 +39,8 @@ class InferredModule:
     @property
     def unknown(self) -> tuple[str, ...]:
         """The class's kwargs that weights do not record, in signature order."""
+        if self.onnx is not None:
+            return ()  # the node's layout and activations say; one layer has no dropout
         return tuple(k for k in self.spec.mode.kwargs if k in _UNKNOWABLE)
 
     def command(self) -> str:
@@ -48,10 +55,14 @@ class InferredModule:
             words.append("--bidirectional")
         if spec.proj_size:
             words += ["--proj-size", str(spec.proj_size)]
+        if spec.batch_first:  # known only from an ONNX node's layout
+            words.append("--batch-first")
+        if "nonlinearity" in spec.mode.kwargs and spec.nonlinearity != "tanh":
+            words += ["--nonlinearity", spec.nonlinearity]
         return " ".join(words)
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "prefix": self.prefix,
             "container": self.container,
             "module": self.module,
@@ -62,6 +73,11 @@ class InferredModule:
             "dtype": self.dtype,
             "unknown": list(self.unknown),
         }
+        if self.onnx is not None:
+            out["graph"] = self.onnx.graph
+            out["onnx"] = self.onnx.to_dict()
+            out["explain"] = [block.to_dict() for block in self.onnx.blocks]
+        return out
 
 
 @dataclass(frozen=True)
@@ -71,16 +87,26 @@ class InferProblem:
     prefix: str
     container: str | None
     message: str
+    graph: str | None = None  # an ONNX node's subgraph path ("" for the main graph)
 
     def describe(self) -> str:
         """One line for stderr: where the group sits, then what is wrong."""
         where = self.prefix or "(top level)"
         if self.container is not None:
             where = f"{self.container}: {where}"
+        if self.graph:
+            where = f"{self.graph}/{where}"
         return f"{where}: {self.message}"
 
     def to_dict(self) -> dict[str, object]:
-        return {"prefix": self.prefix, "container": self.container, "message": self.message}
+        out: dict[str, object] = {
+            "prefix": self.prefix,
+            "container": self.container,
+            "message": self.message,
+        }
+        if self.graph is not None:
+            out["graph"] = self.graph
+        return out
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import stat
 
 from .legacy import read_pickle
 from .model import Checkpoint, CheckpointError
+from .onnx_proto import looks_like_onnx
 from .safetensors import read_safetensors
 from .torchzip import read_zip
 
@@ -25,9 +26,13 @@ def read_checkpoint(path: str, *, trust_torchscript: bool = False) -> Checkpoint
         return read_zip(path, trust_torchscript)
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
         return read_pickle(path, size)
+    if looks_like_onnx(head):
+        from .onnx_nodes import read_onnx  # imports the onnx package on first use
+
+        return read_onnx(path)
     raise CheckpointError(
-        f"{path}: unknown format: not a torch checkpoint, TorchScript archive or safetensors "
-        f"file (it starts with bytes {head[:8].hex(' ')})"
+        f"{path}: unknown format: not a torch checkpoint, TorchScript archive, safetensors file "
+        f"or ONNX model (it starts with bytes {head[:8].hex(' ')})"
     )
 
 

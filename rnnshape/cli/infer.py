@@ -14,7 +14,8 @@ from rnnshape.text import plural
 
 EPILOG = (
     "Examples: rnnshape infer model.pt · rnnshape infer model.safetensors --json · "
-    "rnnshape infer scripted.pt · rnnshape infer model.pt --spec > model.yaml"
+    "rnnshape infer scripted.pt · rnnshape infer model.pt --spec > model.yaml · "
+    "rnnshape infer model.onnx --explain"
 )
 
 
@@ -24,8 +25,9 @@ def infer_command(
         str,
         typer.Argument(
             metavar="CHECKPOINT",
-            help="a torch.save'd state dict (or a dict holding one), a TorchScript archive "
-            "or a safetensors file; recognised by content, not by suffix",
+            help="a torch.save'd state dict (or a dict holding one), a TorchScript archive, "
+            "a safetensors file or an ONNX model (needs rnnshape[onnx]); recognised by "
+            "content, not by suffix",
             show_default=False,
         ),
     ],
@@ -35,6 +37,15 @@ def infer_command(
         typer.Option(
             "--spec",
             help="print YAML specs (a models: mapping) that rnnshape check accepts",
+            rich_help_panel="Output",
+        ),
+    ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="ONNX models: show where each gate block of W, R and B goes in torch's "
+            "parameters (the JSON always has it, under explain)",
             rich_help_panel="Output",
         ),
     ] = False,
@@ -53,22 +64,34 @@ def infer_command(
     Exit 0 when a complete module was found, 1 when none was (or the file cannot be read).
     """
     with guard(ctx):
-        from rnnshape.checkpoint import infer_checkpoint
+        from rnnshape.checkpoint import CheckpointFormat, infer_checkpoint
         from rnnshape.render import Document, OutputFormat, render
+        from rnnshape.render.infer import render_onnx_explain
 
         if json and spec:
             raise UsageError("--json and --spec cannot be combined: choose one output")
+        if explain and spec:
+            raise UsageError("--explain and --spec cannot be combined: the spec is YAML")
         result = infer_checkpoint(path, trust_torchscript=trust_torchscript)
+        if explain and result.format is not CheckpointFormat.ONNX:
+            raise UsageError(
+                f"--explain maps an ONNX model's gate blocks to torch's parameters; {path} is "
+                f"a {result.format.value} file, whose parameters already have torch's layout"
+            )
         for problem in result.problems:
             warn(problem.describe())
         output = OutputFormat.JSON if json else OutputFormat.SPEC if spec else OutputFormat.TABLE
         if result.modules or output is OutputFormat.JSON:
             render(Document.INFER, result, output, sys.stdout)
+        if explain and output is OutputFormat.TABLE:
+            render_onnx_explain(result, sys.stdout)
         if not result.modules and result.problems:
             raise RnnShapeError(
                 f"no complete recurrent module found in {path}: "
                 f"{plural(len(result.problems), 'problem')} (the warnings above)"
             )
+        if not result.modules and result.format is CheckpointFormat.ONNX:
+            raise RnnShapeError(f"no LSTM, GRU or RNN node found in {path}")
         if not result.modules:
             raise RnnShapeError(
                 f"no recurrent layers found in {path} ({result.num_tensors} tensors, none "

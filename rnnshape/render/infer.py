@@ -13,11 +13,13 @@ from rnnshape.text import plural
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
 _FORMAT_LABEL = {
     CheckpointFormat.TORCH: "torch checkpoint",
     CheckpointFormat.SAFETENSORS: "safetensors file",
     CheckpointFormat.TORCHSCRIPT: "TorchScript archive",
+    CheckpointFormat.ONNX: "ONNX model",
 }
 # A YAML key needs quotes unless it is a plain name; YAML 1.1 reads these words as values.
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
@@ -118,7 +120,61 @@ def render_tables(result: InferResult, console: Console) -> None:
             table.add_row(
                 "unknown", f"{', '.join(module.unknown)}: not stored in the weights (defaults)"
             )
+        _add_onnx_rows(table, module)
         console.print(table)
+
+
+def _add_onnx_rows(table: Table, module: InferredModule) -> None:
+    """An ONNX node's graph, attributes and inputs, under the module's own rows."""
+    node = module.onnx
+    if node is None:
+        return
+    from rich.text import Text
+
+    table.add_row("graph", Text(repr(node.graph) + (" (main)" if not node.graph else "")))
+    attributes = [f"direction={node.direction}", f"layout={node.layout}"]
+    if node.linear_before_reset is not None:
+        attributes.append(f"linear_before_reset={node.linear_before_reset}")
+    table.add_row("onnx node", f"{node.op} ({', '.join(attributes)})")
+    gates = (
+        f"ONNX {node.gate_order or '(one block)'} · torch {node.torch_gate_order or '(one block)'}"
+    )
+    table.add_row("gate order", gates)
+    inputs = ", ".join(f"{role}={name!r}" for role, name in node.inputs.items() if name)
+    table.add_row("inputs", Text(inputs))
+
+
+def render_onnx_explain(result: InferResult, stream: TextIO) -> None:
+    """Per ONNX module, where each block of W, R and B lands in torch's parameters."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=stream, soft_wrap=False)
+    for module in result.modules:
+        node = module.onnx
+        if node is None:
+            continue
+        console.print()
+        table = Table(
+            title=Text(f"{_title(module)} · ONNX gate blocks → torch", style="bold cyan"),
+            box=box.SIMPLE_HEAD,
+            title_justify="left",
+            show_edge=False,
+            pad_edge=False,
+        )
+        table.add_column("direction", no_wrap=True, style="dim")
+        table.add_column("gate", no_wrap=True)
+        table.add_column("ONNX", no_wrap=True)
+        table.add_column("torch", no_wrap=True)
+        for block in node.blocks:
+            gate = "" if block.onnx_gate is None else f"{block.onnx_gate} → {block.torch_gate}"
+            direction = "reverse" if block.direction else "forward"
+            table.add_row(direction, gate, block.onnx_slice(), block.torch_slice())
+        console.print(table)
+        for note in node.notes:
+            console.print(Text(f"note: {note}"), soft_wrap=True)
 
 
 def _title(module: InferredModule) -> str:
