@@ -308,6 +308,17 @@ def test_big_integer_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 @pytest.mark.parametrize(
     "part",
     ["١", "²", "٣٤", "1" * 5000, "-1", "9" * 19, "0x1", " 1", "1_0"],
+    ids=[
+        "arabic-1",
+        "superscript-2",
+        "arabic-34",
+        "5000-digits",
+        "-1",
+        "19-digits",
+        "0x1",
+        "space",
+        "underscore",
+    ],
 )
 def test_unusual_key_digits(tmp_path: Path, capsys: pytest.CaptureFixture[str], part: str) -> None:
     path = write(tmp_path, "m.yaml", f"models:\n  - {{{GOOD.strip().replace(chr(10), ', ')}}}\n")
@@ -359,6 +370,7 @@ def test_values_no_constructor_builds_are_parse_problems(
         ("1e2", "1e2 reads as a string in YAML 1.1 and as 100.0 in YAML 1.2: write 100.0"),
         ("1" * 60 + ":00", "(63 characters) is a number not written in plain decimal"),
     ],
+    ids=lambda v: v[:12] if isinstance(v, str) else None,
 )
 def test_yaml_numbers_read_differently_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
@@ -441,6 +453,7 @@ def test_toml_number_forms_are_unambiguous(
         + "]}\n",
         "models:\n" + "".join(f"  m{i}: {{}}\n" for i in range(2000)),
     ],
+    ids=["type", "key", "string", "list", "expect", "models"],
 )
 def test_messages_quote_values_shortened(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
