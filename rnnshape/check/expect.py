@@ -15,7 +15,15 @@ from rnnshape.report import Report
 from rnnshape.spec import InputSpec, LayerSpec, Mode
 
 from .parsers import key_line
-from .problems import CheckProblem, Rule, config_list_text, describe, did_you_mean
+from .problems import (
+    CheckProblem,
+    Rule,
+    config_list_text,
+    describe,
+    did_you_mean,
+    shorten,
+    value_text,
+)
 
 COUNT_EXPECTATIONS = ("num_parameters", "max_parameters", "output_features")
 
@@ -102,7 +110,8 @@ def _expectation_problem(
             f"(its tensors: {', '.join(tensors)})",
         )
     hint = did_you_mean(key, (*COUNT_EXPECTATIONS, *tensors))
-    return Rule.UNKNOWN_KEY, f"unknown key 'expect.{key}'{hint}"
+    name = shorten(key) if isinstance(key, str) else value_text(key)
+    return Rule.UNKNOWN_KEY, f"unknown key 'expect.{name}'{hint}"
 
 
 def unmet(expected: Expected, report: Report) -> list[CheckProblem]:

@@ -1,18 +1,30 @@
 """Read YAML, JSON and TOML config files and find the specs in them, with line numbers.
 
-Nothing here imports torch, validates a spec or prints: ``rules`` does the validating.
+Only regular files are read (never a fifo or a device, whatever a symlink points to), up to
+:data:`MAX_FILE_BYTES`; a folder stands for the config files under it. Nothing here imports
+torch, validates a spec or prints: ``rules`` does the validating.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .parsers import PARSERS, SUFFIXES, ConfigParseError, item_line, key_line, start_line
-from .problems import CheckProblem, Rule, describe
+from .problems import CheckProblem, Rule, describe, names_text, shorten
 
 MODELS_KEY = "models"
+# A config file is text someone wrote: 1 MiB is far beyond any, and bounds what one file can
+# cost. Time grows with the text: a 1 MiB YAML list of 500,000 numbers takes ~4 s to load
+# (PyYAML builds each value in Python), 1 MiB of 21,000 one-line specs ~18 s to check.
+MAX_FILE_BYTES = 1024 * 1024
+# A --key part that indexes a list or names an integer key: ASCII digits, as many as a 64-bit
+# index has (``١`` or ``²`` are names, not numbers; 5000 digits name nothing).
+_INDEX = re.compile(r"-?[0-9]{1,19}")
 
 
 @dataclass(frozen=True)
@@ -31,7 +43,7 @@ class Entry:
         """``path``, ``path::name``, ``path::#2`` or ``path::#2.name``."""
         parts = [f"#{self.document}"] if self.document is not None else []
         if self.name is not None:
-            parts.append(self.name)
+            parts.append(shorten(self.name))
         return f"{self.file}::{'.'.join(parts)}" if parts else self.file
 
 
@@ -39,7 +51,9 @@ def split_key(key: str) -> list[str]:
     """``model.encoder`` → ``["model", "encoder"]``; ValueError for an empty part."""
     parts = key.split(".")
     if not key or any(not p for p in parts):
-        raise ValueError(f"--key {key!r} must be dotted names, e.g. model.encoder or models.0")
+        raise ValueError(
+            f"--key {shorten(key)!r} must be dotted names, e.g. model.encoder or models.0"
+        )
     return parts
 
 
@@ -47,19 +61,94 @@ def _is_empty(value: object) -> bool:
     return value is None or (isinstance(value, (dict, list)) and not value)
 
 
+def config_files(path: str) -> list[str]:
+    """The config files under the folder ``path``, recursively, in sorted order of their path
+    parts; hidden files and folders (a name starting with ``.``) are skipped, and symlinks to
+    folders are not followed (a loop would never end)."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    for folder, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if not name.startswith(".") and Path(name).suffix.lower() in SUFFIXES:
+                full = os.path.join(folder, name)
+                found.append((Path(os.path.relpath(full, path)).parts, full))
+    return [full for _, full in sorted(found)]
+
+
+def folder_problem(path: str) -> Entry:
+    """A folder with no config file under it: a failed result of its own."""
+    names = ", ".join(SUFFIXES)
+    message = f"a folder with no config file under it ({names}; hidden files and folders skipped)"
+    return _file_problem(path, Rule.FILE, message)
+
+
+def read_config(path: str) -> str:
+    """The text of the regular file at ``path``; OSError (with a message) for anything else.
+
+    A fifo would block on open and a device (``/dev/zero``) never ends, so the kind of file
+    is checked before it is opened, and again on the open file in case it changed between.
+    """
+    kind = _file_kind(os.stat(path).st_mode)
+    if kind is not None:
+        raise _NotRegular(kind)
+    # O_NONBLOCK: opening a fifo swapped in since the stat returns at once instead of waiting.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with open(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        kind = _file_kind(info.st_mode)
+        if kind is not None:
+            raise _NotRegular(kind)
+        if info.st_size > MAX_FILE_BYTES:
+            raise _TooLarge(info.st_size)
+        data = f.read(MAX_FILE_BYTES + 1)  # the file may have grown since the stat
+    if len(data) > MAX_FILE_BYTES:
+        raise _TooLarge(len(data))
+    return data.decode("utf-8-sig")
+
+
+class _NotRegular(OSError):
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"{kind}, not a regular file: only regular files are read")
+
+
+class _TooLarge(OSError):
+    def __init__(self, size: int) -> None:
+        mib = MAX_FILE_BYTES // (1024 * 1024)
+        super().__init__(f"{size:,} bytes: larger than the {mib} MiB limit for a config file")
+
+
+def _file_kind(mode: int) -> str | None:
+    """None for a regular file, else what it is (``a fifo``)."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a fifo (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
 def find_specs(path: str, key: str | None = None) -> list[Entry]:
     """Every spec in the file at ``path`` (inside ``key`` if given), or why there is none."""
     fmt = SUFFIXES.get(Path(path).suffix.lower())
     if fmt is None:
+        if os.path.isdir(path):
+            return [_file_problem(path, Rule.FILE, "is a directory, not a config file")]
         names = ", ".join(SUFFIXES)
-        suffix = Path(path).suffix or "no suffix"
+        suffix = shorten(Path(path).suffix, 20) or "no suffix"
         return [_file_problem(path, Rule.FILE, f"unsupported file type ({suffix}): reads {names}")]
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        text = read_config(path)
     except FileNotFoundError:
         return [_file_problem(path, Rule.FILE, "no such file")]
-    except IsADirectoryError:
-        return [_file_problem(path, Rule.FILE, "is a directory, not a config file")]
+    except (_NotRegular, _TooLarge) as exc:
+        return [_file_problem(path, Rule.FILE, str(exc))]
     except UnicodeDecodeError as exc:
         return [
             _file_problem(path, Rule.PARSE, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
@@ -96,26 +185,28 @@ def _specs_in(path: str, document: int | None, root: object, key: str | None) ->
     value, line = root, start_line(root)
     walked: list[str] = []
     for part in split_key(key):
-        where = ".".join(walked) or "the top level"
+        where = shorten(".".join(walked)) or "the top level"
         if isinstance(value, dict):
             found = _lookup(value, part)
             if found is None:
-                keys = ", ".join(str(k) for k in value) or "none"
-                message = f"{where} has no key {part!r} (its keys: {keys})"
+                keys = names_text(value, len(value))
+                message = f"{where} has no key {shorten(part)!r} (its keys: {keys})"
                 return [_key_problem(path, document, line, message)]
             line = key_line(value, found) or line
             value = value[found]
         elif isinstance(value, list):
-            if not part.isdigit() or int(part) >= len(value):
+            if not _INDEX.fullmatch(part) or not 0 <= int(part) < len(value):
                 message = (
                     f"{where} is a list of {len(value)} items: "
-                    f"{part!r} is not an index from 0 to {len(value) - 1}"
+                    f"{shorten(part)!r} is not an index from 0 to {len(value) - 1}"
                 )
                 return [_key_problem(path, document, line, message)]
             line = item_line(value, int(part)) or line
             value = value[int(part)]
         else:
-            message = f"{where} is {describe(value)}, not a mapping: it has no key {part!r}"
+            message = (
+                f"{where} is {describe(value)}, not a mapping: it has no key {shorten(part)!r}"
+            )
             return [_key_problem(path, document, line, message)]
         walked.append(part)
     return _collection(path, document, walked[-1], value, line)
@@ -125,7 +216,7 @@ def _lookup(mapping: dict[Any, Any], part: str) -> object:
     """The key of ``mapping`` that ``part`` names, or None; YAML and TOML keys may be ints."""
     if part in mapping:
         return part
-    if part.lstrip("-").isdigit() and int(part) in mapping:
+    if _INDEX.fullmatch(part) and int(part) in mapping:
         return int(part)
     return None
 
@@ -139,7 +230,7 @@ def _collection(
 ) -> list[Entry]:
     """One spec, a list of specs, or a mapping whose ``models`` maps names to specs."""
     if _is_empty(value):
-        what = f"{name!r} is empty" if name is not None else "the document is empty"
+        what = f"{shorten(name)!r} is empty" if name is not None else "the document is empty"
         return [Entry(path, document, name, problem=CheckProblem(Rule.EMPTY, what, line))]
     if isinstance(value, dict) and MODELS_KEY in value and "type" not in value:
         models = value[MODELS_KEY]

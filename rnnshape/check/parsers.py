@@ -1,7 +1,11 @@
 """Parse YAML, JSON and TOML text into plain values; YAML's remember their line numbers.
 
-A file that does not parse raises :class:`ConfigParseError` with the line and column where
-the parser tells. Nothing here knows what a spec is.
+A file that does not parse, or goes beyond a reading limit (nesting deeper than
+:data:`MAX_DEPTH`, aliases that expand a YAML document by more than :data:`MAX_ALIAS_NODES`
+nodes, an integer longer than Python reads), raises :class:`ConfigParseError` with the line and
+column where the parser tells. A YAML number that YAML 1.1 and 1.2 read differently (``020``,
+``1:30``) is kept as an :class:`AmbiguousNumber`, for the rules to refuse where a spec uses it.
+Nothing here knows what a spec is.
 """
 
 from __future__ import annotations
@@ -15,12 +19,24 @@ from typing import Any
 # No stubs in the dev extras; unused-ignore keeps it quiet where types-PyYAML is installed.
 import yaml  # type: ignore[import-untyped,unused-ignore]
 
+from .problems import value_text
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
+
+# Lists and mappings inside one another, at most: real configs nest a few levels; the YAML
+# composer and the parsers recurse once per level (libyaml's composer overflows the C stack,
+# a segmentation fault, near 100,000), and every later walk stays far from Python's limit.
+MAX_DEPTH = 100
+# Nodes that aliases may add to a YAML document. A normal anchor repeats a value a few times;
+# nine nested lists of ten aliases (a "billion laughs") would add 10**9.
+MAX_ALIAS_NODES = 100_000
+# Python's own limit on reading a decimal integer (sys.get_int_max_str_digits()).
+MAX_INT_DIGITS = 4300
 
 
 class LineDict(dict[Any, Any]):
@@ -58,6 +74,107 @@ def item_line(items: object, index: int) -> int | None:
     return None
 
 
+class AmbiguousNumber(str):
+    """A YAML scalar that YAML 1.1 (PyYAML) and YAML 1.2 read differently, or that is written
+    other than in plain decimal (``020``, ``1:30``, ``0x14``, ``1_000``, ``1e5``): its text."""
+
+    line: int | None = None
+    column: int | None = None
+
+    def explain(self) -> str:
+        """``020 reads as 16 in YAML 1.1 (octal) and as 20 in YAML 1.2: write 16 or 20``."""
+        text = shorten_number(str(self))
+        if len(self) > _LONGEST_READ:
+            return f"{text} is a number not written in plain decimal: write it in plain decimal"
+        old, new = _yaml11_reading(self), _yaml12_reading(self)
+        bare = self.lstrip("+-")
+        base12 = {"0o": "octal", "0x": "hexadecimal"}.get(bare[:2])
+        numbers = [v for v in (old, new) if v is not None]
+        if old == new and old is not None:
+            reads = f"reads as {_reading_text(old, _base_name(self))}"
+        else:
+            reads = (
+                f"reads as {_reading_text(old, _base_name(self))} in YAML 1.1 "
+                f"and as {_reading_text(new, base12)} in YAML 1.2"
+            )
+        ways = " or ".join(dict.fromkeys(_number_text(v) for v in numbers))
+        write = f"write {ways} in plain decimal" if ways else "write the number in plain decimal"
+        return f"{text} {reads}: {write}, or quote it for text"
+
+
+def shorten_number(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:20]}…{text[-8:]} ({len(text)} characters)"
+
+
+_LONGEST_READ = 40  # longer number forms are named, not converted (1:2:3:... grows quadratically)
+_DECIMAL_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_DECIMAL_FLOAT = re.compile(
+    r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+)
+# YAML 1.2 (core schema) numbers that YAML 1.1 reads as strings: 0o17, 09, -.5, 1e5.
+_YAML12_ONLY = re.compile(
+    r"^(?:0o[0-7]+|[-+]?[0-9]+|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$"
+)
+_YAML12_TAG = "tag:rnnshape:yaml-1.2-number"
+
+
+def _yaml11_reading(text: str) -> int | float | None:
+    """What PyYAML (YAML 1.1) reads ``text`` as; None for a string (or one too long to read)."""
+    if len(text) > _LONGEST_READ:
+        return None
+    node = yaml.ScalarNode("", text)
+    resolver: Any = yaml.resolver.Resolver()
+    resolved = resolver.resolve(yaml.ScalarNode, text, (True, False))
+    node.tag = resolved
+    constructor = yaml.constructor.SafeConstructor()
+    try:
+        if resolved == "tag:yaml.org,2002:int":
+            return int(constructor.construct_yaml_int(node))
+        if resolved == "tag:yaml.org,2002:float":
+            return float(constructor.construct_yaml_float(node))
+    except ValueError:
+        return None
+    return None
+
+
+def _yaml12_reading(text: str) -> int | float | None:
+    """What a YAML 1.2 (core schema) reader reads ``text`` as; None for a string."""
+    if len(text) > _LONGEST_READ:
+        return None
+    if re.fullmatch(r"[-+]?[0-9]+", text):
+        return int(text)
+    if re.fullmatch(r"0o[0-7]+", text):
+        return int(text[2:], 8)
+    if re.fullmatch(r"0x[0-9a-fA-F]+", text):
+        return int(text[2:], 16)
+    if re.fullmatch(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?", text):
+        return float(text)
+    return None
+
+
+def _base_name(text: str) -> str | None:
+    """The base YAML 1.1 reads ``text`` in, where not ten."""
+    bare = text.lstrip("+-")
+    if ":" in bare:
+        return "base 60"
+    for prefix, name in (("0b", "binary"), ("0x", "hexadecimal"), ("0o", "octal")):
+        if bare.startswith(prefix):
+            return name
+    if len(bare) > 1 and bare[0] == "0" and bare[1] != ".":
+        return "octal"
+    return None
+
+
+def _number_text(value: int | float) -> str:
+    return repr(value)
+
+
+def _reading_text(value: int | float | None, base: str | None) -> str:
+    if value is None:
+        return "a string"
+    return f"{_number_text(value)} ({base})" if base else _number_text(value)
+
+
 class ConfigParseError(Exception):
     """The file is not valid YAML/JSON/TOML; line and column are 1-based where known."""
 
@@ -74,6 +191,21 @@ _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 class _LineLoader(_BaseLoader):  # type: ignore[misc]
     """Safe YAML loading into LineDict/LineList; a key given twice is a parse error."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        # A value no constructor can build (a 13th month, ``!!int abc``) is a parse error at
+        # its node, not an unexpected ValueError.
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, _exception_text(exc), node.start_mark
+            ) from None
+
+
+def _exception_text(exc: BaseException) -> str:
+    text = str(exc).split(";")[0]
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -95,7 +227,7 @@ def _construct_map(loader: Any, node: yaml.MappingNode) -> Iterator[LineDict]:
             continue
         if first is not None:
             raise ConfigParseError(
-                f"duplicate key {key!r} (first on line {first})",
+                f"duplicate key {value_text(key)} (first on line {first})",
                 line,
                 key_node.start_mark.column + 1,
             )
@@ -113,13 +245,94 @@ def _construct_seq(loader: Any, node: yaml.SequenceNode) -> Iterator[LineList]:
     data.item_lines = [item.start_mark.line + 1 for item in node.value]
 
 
+def _ambiguous(node: yaml.ScalarNode) -> AmbiguousNumber:
+    text = node.value
+    if len(text) <= _LONGEST_READ and _yaml11_reading(text) is _yaml12_reading(text) is None:
+        # Only an explicit tag gets here: ``!!int abc``.
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{shorten_number(text)!r} is not a number", node.start_mark
+        )
+    number = AmbiguousNumber(text)
+    number.line, number.column = node.start_mark.line + 1, node.start_mark.column + 1
+    return number
+
+
+def _construct_int(loader: Any, node: yaml.ScalarNode) -> int | AmbiguousNumber:
+    """Plain decimal integers as ints (up to Python's length limit); other forms kept as text."""
+    text = node.value
+    if not _DECIMAL_INT.fullmatch(text):
+        return _ambiguous(node)
+    if len(text.lstrip("+-")) > MAX_INT_DIGITS:
+        raise ConfigParseError(
+            f"an integer of {len(text.lstrip('+-'))} digits: at most {MAX_INT_DIGITS} are read",
+            node.start_mark.line + 1,
+            node.start_mark.column + 1,
+        )
+    return int(text)
+
+
+def _construct_float(loader: Any, node: yaml.ScalarNode) -> float | AmbiguousNumber:
+    """Plain decimal floats (``0.5``, ``.5``, ``1.0e+5``, ``.inf``); other forms kept as text."""
+    if not _DECIMAL_FLOAT.fullmatch(node.value):
+        return _ambiguous(node)
+    return float(loader.construct_yaml_float(node))
+
+
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+_LineLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_LineLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+# Numbers only YAML 1.2 reads as numbers (PyYAML, a YAML 1.1 reader, gives strings): kept as
+# AmbiguousNumber too. Resolvers are tried in order, so this one only sees what no YAML 1.1
+# resolver took.
+_LineLoader.add_implicit_resolver(_YAML12_TAG, _YAML12_ONLY, list("-+0123456789."))
+_LineLoader.add_constructor(_YAML12_TAG, lambda loader, node: _ambiguous(node))
+
+
+def _at(event: Any) -> tuple[int | None, int | None]:
+    mark = event.start_mark
+    return (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+
+
+def _scan_yaml(text: str) -> None:
+    """Refuse, before anything is built, nesting deeper than MAX_DEPTH and aliases that add
+    more than MAX_ALIAS_NODES nodes: libyaml's event parser keeps its own stack."""
+    sizes: dict[str, int] = {}  # the nodes under each anchor, aliases expanded
+    stack: list[list[Any]] = []  # [anchor, nodes so far] per open mapping or sequence
+    added = 0
+    for event in yaml.parse(text, Loader=_BaseLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            stack.append([event.anchor, 1])
+            if len(stack) > MAX_DEPTH:
+                raise ConfigParseError(f"nested more than {MAX_DEPTH} levels deep", *_at(event))
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            anchor, nodes = stack.pop()
+        elif isinstance(event, yaml.AliasEvent):
+            anchor, nodes = None, sizes.get(event.anchor or "", 1)
+            added += nodes
+            if added > MAX_ALIAS_NODES:
+                raise ConfigParseError(
+                    f"aliases expand the file by more than {MAX_ALIAS_NODES:,} values "
+                    "(an alias bomb?)",
+                    *_at(event),
+                )
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, nodes = event.anchor, 1
+        else:
+            continue
+        if anchor is not None:
+            sizes[anchor] = nodes
+        if stack:
+            stack[-1][1] += nodes
 
 
 def _parse_yaml(text: str) -> list[object]:
     try:
+        _scan_yaml(text)
         return list(yaml.load_all(text, Loader=_LineLoader))  # noqa: S506 - a safe loader
+    except RecursionError:
+        raise ConfigParseError(f"nested too deeply (at most {MAX_DEPTH} levels)") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = ", ".join(p for p in (exc.problem, exc.context) if p) or "invalid YAML"
@@ -134,17 +347,51 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"duplicate key {key!r}")
+            raise ValueError(f"duplicate key {value_text(key)}")
         out[key] = value
     return out
 
 
+_LONG_INTEGER = re.compile(rf"[0-9]{{{MAX_INT_DIGITS + 1},}}")
+
+
+def _too_long_integer(text: str) -> ConfigParseError:
+    """The error for an integer longer than Python reads, placed where the text has one."""
+    found = _LONG_INTEGER.search(text)
+    message = f"an integer of more than {MAX_INT_DIGITS} digits: at most {MAX_INT_DIGITS} are read"
+    if found is None:
+        return ConfigParseError(message)
+    line = text.count("\n", 0, found.start()) + 1
+    column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    digits = found.end() - found.start()
+    return ConfigParseError(
+        f"an integer of {digits} digits: at most {MAX_INT_DIGITS} are read", line, column
+    )
+
+
+def _check_depth(documents: list[object]) -> list[object]:
+    """``documents`` if nothing in them nests deeper than MAX_DEPTH, else ConfigParseError."""
+    stack: list[tuple[object, int]] = [(doc, 0) for doc in documents]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth >= MAX_DEPTH:
+                raise ConfigParseError(f"nested more than {MAX_DEPTH} levels deep")
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items if isinstance(item, (dict, list)))
+    return documents
+
+
 def _parse_json(text: str) -> list[object]:
     try:
-        return [json.loads(text, object_pairs_hook=_no_duplicates)]
+        return _check_depth([json.loads(text, object_pairs_hook=_no_duplicates)])
     except json.JSONDecodeError as exc:
         raise ConfigParseError(exc.msg, exc.lineno, exc.colno) from None
-    except ValueError as exc:  # a duplicate key: json gives no position for it
+    except RecursionError:
+        raise ConfigParseError(f"nested too deeply (at most {MAX_DEPTH} levels)") from None
+    except ValueError as exc:  # a duplicate key or a long integer: json gives no position
+        if "integer string conversion" in str(exc):
+            raise _too_long_integer(text) from None
         raise ConfigParseError(str(exc)) from None
 
 
@@ -153,7 +400,9 @@ _TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 
 def _parse_toml(text: str) -> list[object]:
     try:
-        return [tomllib.loads(text)]
+        return _check_depth([tomllib.loads(text)])
+    except RecursionError:
+        raise ConfigParseError(f"nested too deeply (at most {MAX_DEPTH} levels)") from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         line, column = getattr(exc, "lineno", None), getattr(exc, "colno", None)
@@ -162,6 +411,10 @@ def _parse_toml(text: str) -> list[object]:
             message = message[: found.start()]
             line, column = int(found.group(1)), int(found.group(2))
         raise ConfigParseError(getattr(exc, "msg", None) or message, line, column) from None
+    except ValueError as exc:  # tomllib lets int()'s own errors through
+        if "integer string conversion" in str(exc):
+            raise _too_long_integer(text) from None
+        raise ConfigParseError(_exception_text(exc)) from None
 
 
 PARSERS: dict[str, Callable[[str], list[object]]] = {

@@ -25,8 +25,8 @@ from rnnshape.spec import (
 )
 
 from .expect import COUNT_EXPECTATIONS, expectations, unmet
-from .parsers import key_line
-from .problems import CheckProblem, Rule, describe, did_you_mean
+from .parsers import AmbiguousNumber, item_line, key_line
+from .problems import CheckProblem, Rule, describe, did_you_mean, int_text, shorten, value_text
 
 if TYPE_CHECKING:  # run.py calls check_spec: only the annotation comes from there
     from .run import RunOptions
@@ -40,6 +40,9 @@ _KIND_RULE = {"wrong_type": Rule.WRONG_TYPE, "value": Rule.VALUE, "unsupported":
 _INPUT_NAMES = {k: f"input.{k}" for k in INPUT_KEYS}
 # ``type`` as config files spell it: rnn, ..., lstm_cell.
 _TYPE_NAMES = tuple(m.value.replace("-", "_") for m in Mode)
+# torch keeps every size in a 64-bit integer: a larger number in a spec is a mistake, and
+# refusing it first keeps the formulas' numbers (products of sizes) small enough to print.
+_LARGEST = 2**63 - 1
 
 
 def check_spec(
@@ -51,7 +54,9 @@ def check_spec(
             f"a spec must be a mapping (type, input_size, hidden_size, ...), got {describe(value)}"
         )
         return [CheckProblem(Rule.NOT_A_MAPPING, message, line)], None, None
-    problems: list[CheckProblem] = []
+    problems = _number_problems(value, line)
+    if problems:  # a number whose value is in doubt: nothing else can be checked reliably
+        return problems, None, None
     mode = _mode(value, line, problems)
     kwargs = _torch_kwargs(value, mode, line, problems)
     if mode is None:
@@ -84,6 +89,46 @@ def check_spec(
     return problems, mode.torch_class, report
 
 
+def _number_problems(spec: Mapping[Any, Any], line: int | None) -> list[CheckProblem]:
+    """A problem for each number in ``spec`` (at any depth) that YAML versions read differently
+    (``020``, ``1:30``) or that no 64-bit integer holds. Each value is visited once: values an
+    alias repeats are one object."""
+    problems: list[CheckProblem] = []
+    seen: set[int] = set()
+    stack: list[tuple[object, str, int | None]] = [(spec, "", line)]
+    while stack:
+        value, where, at = stack.pop()
+        if isinstance(value, (dict, list)):
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            if isinstance(value, dict):
+                children = [
+                    (v, f"{where}.{_name(k)}" if where else _name(k), key_line(value, k) or at)
+                    for k, v in value.items()
+                ]
+                children += [(k, f"a key of {where}" if where else "a key", at) for k in value]
+            else:
+                children = [
+                    (v, f"{where}[{i}]", item_line(value, i) or at) for i, v in enumerate(value)
+                ]
+            stack.extend(reversed(children))
+        elif isinstance(value, AmbiguousNumber):
+            message = f"{where or 'the value'}: {value.explain()}"
+            problems.append(CheckProblem(Rule.NUMBER, message, value.line, value.column))
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _LARGEST:
+            message = (
+                f"{where or 'the value'} is {int_text(value)}: beyond the 64-bit integers torch "
+                f"uses (at most {_LARGEST})"
+            )
+            problems.append(CheckProblem(Rule.VALUE, message, at))
+    return problems
+
+
+def _name(key: object) -> str:
+    return shorten(key) if isinstance(key, str) else value_text(key)
+
+
 def _mode(spec: Mapping[Any, Any], line: int | None, problems: list[CheckProblem]) -> Mode | None:
     names = ", ".join(_TYPE_NAMES)
     if "type" not in spec:
@@ -98,7 +143,9 @@ def _mode(spec: Mapping[Any, Any], line: int | None, problems: list[CheckProblem
     try:
         return Mode.parse(kind)
     except ValueError:
-        message = f"unknown type {kind!r}{did_you_mean(kind, _TYPE_NAMES)}: one of {names}"
+        message = (
+            f"unknown type {value_text(kind)}{did_you_mean(kind, _TYPE_NAMES)}: one of {names}"
+        )
         problems.append(CheckProblem(Rule.TYPE, message, where))
         return None
 
@@ -135,7 +182,7 @@ def _unknown_key(key: object, valid: Sequence[str]) -> str:
         return f"unknown key {key!r} (input sizes go under input: input.{key})"
     if key in COUNT_EXPECTATIONS:
         return f"unknown key {key!r} (expectations go under expect: expect.{key})"
-    return f"unknown key {key!r}{did_you_mean(key, valid)}"
+    return f"unknown key {value_text(key)}{did_you_mean(key, valid)}"
 
 
 def _layer_spec(
@@ -181,11 +228,11 @@ def _input_kwargs(
     broken = False
     for key, value in given.items():
         if key not in INPUT_KEYS:
-            message = f"unknown key 'input.{key}'{did_you_mean(key, INPUT_KEYS)}"
+            message = f"unknown key 'input.{_name(key)}'{did_you_mean(key, INPUT_KEYS)}"
             problems.append(CheckProblem(Rule.UNKNOWN_KEY, message, key_line(given, key)))
             broken = True
         elif value is None:
-            message = f"input.{key} is null: give a value or leave the key out"
+            message = f"input.{_name(key)} is null: give a value or leave the key out"
             problems.append(CheckProblem(Rule.WRONG_TYPE, message, key_line(given, key)))
             broken = True
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ from rnnshape.report import Report
 from rnnshape.spec import Dtype
 
 from .expect import output_name
-from .files import Entry, find_specs
+from .files import Entry, config_files, find_specs, folder_problem
 from .problems import CheckProblem
 from .rules import check_spec
 
@@ -83,9 +84,22 @@ class CheckRun:
 def check_files(
     paths: Sequence[str], key: str | None = None, run: RunOptions | None = None
 ) -> CheckRun:
-    """Check every spec of every file; a file that cannot be read is one failed result."""
-    results = [check_entry(entry, run) for path in paths for entry in find_specs(path, key)]
-    return CheckRun(tuple(paths), tuple(results), ran_forward=run is not None)
+    """Check every spec of every file; a file that cannot be read is one failed result.
+
+    A folder stands for the config files under it (``files.config_files``); one with none is
+    one failed result.
+    """
+    files: list[str] = []
+    results: list[SpecResult] = []
+    for path in paths:
+        found = config_files(path) if os.path.isdir(path) else [path]
+        if not found:
+            files.append(path)
+            results.append(check_entry(folder_problem(path), run))
+        for file in found:
+            files.append(file)
+            results += [check_entry(entry, run) for entry in find_specs(file, key)]
+    return CheckRun(tuple(files), tuple(results), ran_forward=run is not None)
 
 
 def check_entry(entry: Entry, run: RunOptions | None = None) -> SpecResult:

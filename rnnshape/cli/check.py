@@ -12,7 +12,7 @@ from rnnshape.cli.options import JsonFlag
 from rnnshape.errors import EXIT_PROBLEMS, UsageError
 
 EPILOG = (
-    "Examples: rnnshape check configs/model.yaml configs/*.json · "
+    "Examples: rnnshape check configs/model.yaml configs/*.json · rnnshape check configs/ · "
     "rnnshape check experiment.yaml --key model.encoder · "
     "rnnshape check configs/*.yaml --json · rnnshape check configs/*.yaml --run --device cpu"
 )
@@ -23,7 +23,10 @@ def check_command(
     files: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="FILE...", help=".yaml/.yml, .json or .toml config files", show_default=False
+            metavar="FILE...",
+            help=".yaml/.yml, .json or .toml config files, or folders (every such file under "
+            "them, recursively, hidden ones skipped)",
+            show_default=False,
         ),
     ] = None,
     key: Annotated[
@@ -68,7 +71,7 @@ def check_command(
 
         if not files:
             raise UsageError(
-                "no files to check: give one or more .yaml, .yml, .json or .toml files"
+                "no files to check: give one or more .yaml, .yml, .json or .toml files or folders"
             )
         if key is not None:
             try:
