@@ -37,8 +37,16 @@ ELISION = "…"
 GOLDEN_MARK = re.compile(r"^<!-- output: (tests/golden/[\w.\-]+) -->$")
 EXIT_COMMENT = re.compile(r"\s+# exits (\d+)$")
 # The terminal and the environment must not change what a pipe receives.
-SCRUBBED_ENV = ("COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE",
-                "TTY_INTERACTIVE", "RNNSHAPE_DEBUG", "PYTHONWARNINGS")
+SCRUBBED_ENV = (
+    "COLUMNS",
+    "LINES",
+    "FORCE_COLOR",
+    "NO_COLOR",
+    "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+    "RNNSHAPE_DEBUG",
+    "PYTHONWARNINGS",
+)
 
 
 class Block(NamedTuple):
@@ -63,7 +71,7 @@ class Block(NamedTuple):
 
     @property
     def expected(self) -> list[str]:
-        return self.body[len(self.command_lines):] if self.mark is None else self.body
+        return self.body[len(self.command_lines) :] if self.mark is None else self.body
 
 
 def readme_blocks(text: str) -> list[Block]:
@@ -79,7 +87,7 @@ def readme_blocks(text: str) -> list[Block]:
         end = next(j for j in range(i + 1, len(lines)) if lines[j].rstrip() == fence.group(1))
         previous = lines[i - 1] if i else ""
         mark = GOLDEN_MARK.match(previous)
-        blocks.append(Block(i + 1, lines[i + 1:end], mark.group(1) if mark else None))
+        blocks.append(Block(i + 1, lines[i + 1 : end], mark.group(1) if mark else None))
         i = end + 1
     return blocks
 
@@ -109,8 +117,15 @@ def run_example(command: str, shims: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     env["PATH"] = f"{shims}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return subprocess.run(["bash", "-c", f"set -o pipefail\n{command}"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        ["bash", "-c", f"set -o pipefail\n{command}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def stripped(lines: list[str]) -> list[str]:
@@ -134,7 +149,7 @@ def parts(lines: list[str]) -> list[list[str]]:
 def find_run(run: list[str], actual: list[str], start: int) -> int:
     """Where ``run`` appears line for line in ``actual`` at or after ``start``, or -1."""
     for i in range(start, len(actual) - len(run) + 1):
-        if actual[i:i + len(run)] == run:
+        if actual[i : i + len(run)] == run:
             return i
     return -1
 
@@ -164,7 +179,7 @@ def regenerate_excerpt(expected: list[str], actual: list[str]) -> list[str]:
         first = starts[0]
         ends = [i for i in range(first, len(actual)) if actual[i] == run[-1]]
         last = ends[0] if ends else min(first + len(run), len(actual)) - 1
-        out.extend(actual[first:last + 1])
+        out.extend(actual[first : last + 1])
         position = last + 1
     return out
 
@@ -172,18 +187,19 @@ def regenerate_excerpt(expected: list[str], actual: list[str]) -> list[str]:
 def rewrite_block(block: Block, new_expected: list[str]) -> None:
     """Replace the block's output lines in README.md (found again by its command)."""
     lines = README.read_text(encoding="utf-8").split("\n")
-    current = next(b for b in examples("\n".join(lines))
-                   if b.mark == block.mark and (b.mark or b.command == block.command))
+    current = next(
+        b
+        for b in examples("\n".join(lines))
+        if b.mark == block.mark and (b.mark or b.command == block.command)
+    )
     head = len(current.body) - len(current.expected)
     begin = current.start + head
-    lines[begin:current.start + len(current.body)] = new_expected
+    lines[begin : current.start + len(current.body)] = new_expected
     README.write_text("\n".join(lines), encoding="utf-8")
 
 
 @pytest.mark.parametrize("block", examples(), ids=example_id)
-def test_readme_example_is_the_tools_output(
-    block: Block, shims: Path, update_golden: bool
-) -> None:
+def test_readme_example_is_the_tools_output(block: Block, shims: Path, update_golden: bool) -> None:
     if block.mark is not None:
         actual = stripped((ROOT / block.mark).read_text(encoding="utf-8").split("\n"))
     else:
@@ -202,10 +218,13 @@ def test_readme_example_is_the_tools_output(
     if excerpt:
         assert matches_excerpt(expected, actual), (
             f"README excerpt of {example_id(block)!r} differs from the output:\n"
-            + "\n".join(actual) + "\n(see pytest --update-golden)")
+            + "\n".join(actual)
+            + "\n(see pytest --update-golden)"
+        )
     else:
-        assert expected == actual, f"README block of {example_id(block)!r} differs " \
-                                   "(see pytest --update-golden)"
+        assert expected == actual, (
+            f"README block of {example_id(block)!r} differs (see pytest --update-golden)"
+        )
 
 
 def test_readme_has_examples() -> None:
@@ -218,7 +237,8 @@ def test_readme_has_examples() -> None:
 
 def schema(name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(
-        files("rnnshape").joinpath("schemas", name).read_text(encoding="utf-8"))
+        files("rnnshape").joinpath("schemas", name).read_text(encoding="utf-8")
+    )
     return loaded
 
 
@@ -226,8 +246,8 @@ def readme_section(heading: str) -> str:
     text = README.read_text(encoding="utf-8")
     start = text.index(f"\n{heading}")
     level = heading.split(" ")[0]
-    following = re.search(rf"\n#{{1,{len(level)}}} ", text[start + 1:])
-    return text[start:start + 1 + following.start()] if following else text[start:]
+    following = re.search(rf"\n#{{1,{len(level)}}} ", text[start + 1 :])
+    return text[start : start + 1 + following.start()] if following else text[start:]
 
 
 def keys_of(document: dict[str, Any], pointer: str) -> list[str]:
@@ -253,11 +273,33 @@ KEY_LISTS = [
 ]
 
 
-@pytest.mark.parametrize(("heading", "name", "pointer"), KEY_LISTS,
-                         ids=[f"{n}#{p or 'top'}" for _, n, p in KEY_LISTS])
+@pytest.mark.parametrize(
+    ("heading", "name", "pointer"), KEY_LISTS, ids=[f"{n}#{p or 'top'}" for _, n, p in KEY_LISTS]
+)
 def test_readme_names_every_key(heading: str, name: str, pointer: str) -> None:
     section = readme_section(heading)
     keys = keys_of(schema(name), pointer)
     assert keys, (name, pointer)
     missing = [k for k in keys if f"`{k}`" not in section and f'"{k}"' not in section]
     assert not missing, f"README {heading!r} does not name {missing} ({name} {pointer})"
+
+
+def test_the_torch_range_is_stated_alike() -> None:
+    """pyproject's torch range is what the README's CPU install and the install script use,
+    and CI installs its lower bound."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the package depends on tomli there
+        import tomli as tomllib
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    requirement = next(
+        d for d in pyproject["project"]["dependencies"] if d.startswith("torch")
+    ).replace(" ", "")
+    match = re.fullmatch(r"torch>=([\d.]+),<[\d.]+", requirement)
+    assert match, requirement
+    assert f"pip install '{requirement}' --index-url" in README.read_text(encoding="utf-8")
+    script = (ROOT / "scripts" / "install-cpu-torch.sh").read_text(encoding="utf-8")
+    assert f"requirement=${{1:-'{requirement}'}}" in script
+    oldest = match.group(1)
+    assert f"'torch=={oldest}" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
