@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 
 class TorchScriptLoadError(Exception):
     """``torch.jit.load`` (or reading the loaded module's state) failed; ``error`` is why."""
@@ -20,7 +22,12 @@ def load_state_shapes(path: str) -> dict[str, tuple[tuple[int, ...], str]]:
     import torch
 
     try:
-        module = torch.jit.load(path, map_location="cpu")
+        with warnings.catch_warnings():
+            # torch >= 2.13 deprecates torch.jit.load (a DeprecationWarning, a FutureWarning
+            # from 2.14): advice for code that writes TorchScript, not for a user reading an
+            # archive that exists, which only torch.jit.load can do.
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.load` is deprecated")
+            module = torch.jit.load(path, map_location="cpu")
         return {
             name: (tuple(t.shape), str(t.dtype).removeprefix("torch."))
             for name, t in module.state_dict().items()
