@@ -11,8 +11,7 @@ from typer.testing import CliRunner
 
 import rnnshape
 from rnnshape.cli import app, main
-from rnnshape.formulas import cost
-from rnnshape.formulas import BACKWARD_FLOPS_FACTOR
+from rnnshape.formulas import BACKWARD_FLOPS_FACTOR, cost
 
 runner = CliRunner()
 

@@ -56,7 +56,12 @@ def infer_from(checkpoint: Checkpoint) -> InferResult:
         modules += found
         problems += wrong
     return InferResult(
-        checkpoint.path, checkpoint.format, tuple(modules), tuple(problems), checkpoint.num_tensors
+        checkpoint.path,
+        checkpoint.format,
+        tuple(modules),
+        tuple(problems),
+        checkpoint.num_tensors,
+        checkpoint.skipped_objects,
     )
 
 

@@ -5,24 +5,32 @@ from __future__ import annotations
 
 import zipfile
 import zlib
+from collections import Counter
 
 from .model import ITEMSIZE, Checkpoint, CheckpointError, CheckpointFormat
-from .state_dicts import find_state_dicts
+from .state_dicts import scan
 from .torchscript import read_script
 from .unpickler import Corrupt, Storage, storage_record, unpickle
 
 
-def read_zip(path: str, trust_torchscript: bool) -> Checkpoint:
+def read_zip(path: str, trust_torchscript: bool, size: int | None = None) -> Checkpoint:
     """A zip archive: a torch checkpoint or a TorchScript archive, or refused."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return _read_archive(path, archive, trust_torchscript)
+            return _read_archive(path, archive, trust_torchscript, size)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: corrupt or truncated zip archive ({exc})") from None
 
 
-def _read_archive(path: str, archive: zipfile.ZipFile, trust_torchscript: bool) -> Checkpoint:
-    entries = {info.filename: info for info in archive.infolist()}
+def _read_archive(
+    path: str, archive: zipfile.ZipFile, trust_torchscript: bool, size: int | None
+) -> Checkpoint:
+    infos = archive.infolist()
+    entries = {info.filename: info for info in infos}
+    if len(entries) != len(infos):
+        # Readers disagree on which copy counts (torch's reader takes another than zipfile).
+        twice = next(n for n, k in Counter(i.filename for i in infos).items() if k > 1)
+        raise CheckpointError(f"{path}: corrupt zip archive: it holds two entries named {twice!r}")
     names = list(entries)
     # torch writes everything under one folder, named after the file when it was saved.
     pickles = [
@@ -46,10 +54,22 @@ def _read_archive(path: str, archive: zipfile.ZipFile, trust_torchscript: bool) 
             raise Corrupt(
                 f"storage {key} of {need:,} bytes, but data/{key} holds {entry.file_size:,}"
             )
+        if size is not None and entry.header_offset + entry.compress_size > size:
+            raise Corrupt(
+                f"storage {key} of {entry.compress_size:,} bytes at byte "
+                f"{entry.header_offset:,}, past the end of the file ({size:,} bytes)"
+            )
+        if entry.compress_type == zipfile.ZIP_STORED and entry.compress_size < entry.file_size:
+            raise Corrupt(
+                f"storage {key} of {entry.file_size:,} bytes, but the archive stores "
+                f"{entry.compress_size:,} bytes of it"
+            )
         return Storage(key, dtype, numel)
 
-    with archive.open(f"{base}data.pkl") as f:
+    data_pkl = entries[f"{base}data.pkl"]
+    with archive.open(data_pkl) as f:
         if script:
-            return read_script(path, f, storage, trust_torchscript)
-        obj = unpickle(path, f, storage, what="data.pkl")
-    return Checkpoint(path, CheckpointFormat.TORCH, tuple(find_state_dicts(obj)))
+            return read_script(path, f, storage, trust_torchscript, data_pkl.file_size)
+        obj = unpickle(path, f, storage, what="data.pkl", size=data_pkl.file_size)
+    state_dicts, skipped = scan(obj)
+    return Checkpoint(path, CheckpointFormat.TORCH, state_dicts, skipped)

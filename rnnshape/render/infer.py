@@ -95,6 +95,9 @@ def render_tables(result: InferResult, console: Console) -> None:
     if result.problems:
         header.append(f" · {plural(len(result.problems), 'problem')} (on stderr)")
     console.print(header, soft_wrap=True)  # a long path stays on one line
+    if result.skipped_objects:
+        held = ", ".join(f"{s.type} ×{s.count}" for s in result.skipped_objects)
+        console.print(Text(f"also holds (not loaded, nothing run): {held}"), soft_wrap=True)
     for module in result.modules:
         console.print()
         table = Table(
