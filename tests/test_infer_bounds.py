@@ -171,7 +171,8 @@ def test_duplicate_zip_entries_are_refused(tmp_path: Path) -> None:
     torch.save(nn.GRU(3, 4).state_dict(), gru)
     with zipfile.ZipFile(lstm) as a, zipfile.ZipFile(gru) as b:
         first = [(i.filename, a.read(i.filename)) for i in a.infolist()]
-        pkl = next((i.filename, b.read(i.filename)) for i in b.infolist() if "data.pkl" in i.filename)
+        name = next(i.filename for i in b.infolist() if "data.pkl" in i.filename)
+        pkl = (name, b.read(name))
     path = tmp_path / "twice.pt"
     import warnings
 

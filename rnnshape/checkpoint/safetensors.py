@@ -63,7 +63,7 @@ def read_safetensors(path: str, size: int) -> Checkpoint:
         spans.append((start, end, name))
     spans.sort()
     end_max = 0
-    for (_, end, before), (start, _, after) in zip(spans, spans[1:]):
+    for (_, end, before), (start, _, after) in zip(spans, spans[1:], strict=False):
         if start < end:  # safetensors itself refuses tensors that share bytes
             raise CheckpointError(
                 f"{path}: corrupt safetensors header: tensors {before!r} and {after!r} "
