@@ -279,3 +279,12 @@ def test_placeholders_keep_memory_bounded() -> None:
 
     obj = ShapeUnpickler(io.BytesIO(body), None).load()
     assert obj.kind == "foo.Bar" and len(obj.items) == 1  # EXTEND stores the reference
+
+
+def test_the_maintained_list_is_read() -> None:
+    """picklescan's list is in use (``requests.api`` and ``cProfile`` are only in its list)."""
+    from rnnshape.checkpoint.unpickler import _MORE_DANGEROUS, dangerous
+
+    assert "requests.api" not in _MORE_DANGEROUS and "cProfile" not in _MORE_DANGEROUS
+    assert dangerous("requests.api", "get") and dangerous("cProfile", "run")
+    assert not dangerous("argparse", "Namespace") and not dangerous("numpy", "dtype")
