@@ -103,20 +103,34 @@ class TrainingConfig:
     hidden: int = 20
 
 
-def test_a_pickled_class_next_to_good_weights_refuses_the_file(
+def test_a_pickled_class_next_to_good_weights_is_recorded_not_built(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Issue 10 changed this contract: the class is a placeholder, the weights are read."""
     path = tmp_path / "checkpoint.pt"
     torch.save({"model": nn.GRU(3, 4).state_dict(), "config": TrainingConfig()}, path)
-    assert_one_error(capsys, path, "refused", "TrainingConfig", "state_dict()")
+    code, out, err = run_cli(capsys, "infer", str(path), "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [m["constructor"] for m in doc["modules"]] == ["nn.GRU(3, 4)"]
+    assert doc["skipped_objects"] == [
+        {"type": f"{TrainingConfig.__module__}.TrainingConfig", "count": 1}
+    ]
 
 
-def test_a_whole_pickled_module_is_refused(
+def test_a_whole_pickled_module_is_read_as_its_state_dict(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Issue 10: nothing of the module is built; its parameters are named as state_dict()."""
     path = tmp_path / "model.pt"
     torch.save(nn.Sequential(nn.LSTM(3, 4)), path)
-    assert_one_error(capsys, path, "refused", "torch.nn.modules")
+    code, out, err = run_cli(capsys, "infer", str(path), "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [(m["prefix"], m["constructor"]) for m in doc["modules"]] == [("0.", "nn.LSTM(3, 4)")]
+    assert doc["skipped_objects"] == [
+        {"type": "torch.nn.modules.container.Sequential", "count": 1}
+    ]
 
 
 def _torchscript_with(payload: object, tmp_path: Path) -> Path:

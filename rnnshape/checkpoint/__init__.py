@@ -8,7 +8,14 @@ Every pickle goes through the restricted ``unpickler``. torch is imported only f
 """
 
 from .infer import infer_checkpoint, infer_from, infer_state_dict
-from .model import Checkpoint, CheckpointError, CheckpointFormat, StateDict, TensorInfo
+from .model import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointFormat,
+    SkippedObject,
+    StateDict,
+    TensorInfo,
+)
 from .result import InferProblem, InferredModule, InferResult
 from .sniff import read_checkpoint
 from .state_dicts import find_state_dicts
@@ -21,6 +28,7 @@ __all__ = [
     "InferProblem",
     "InferResult",
     "InferredModule",
+    "SkippedObject",
     "StateDict",
     "TensorInfo",
     "find_state_dicts",

@@ -23,9 +23,12 @@ from .sniff import read_checkpoint
 
 _LAYER = re.compile(
     r"^(?P<prefix>(?:.*\.)?)(?P<role>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
-    r"_l(?P<layer>0|[1-9][0-9]*)(?P<reverse>_reverse)?$"
+    r"_l(?P<layer>0|[1-9][0-9]{0,99})(?P<reverse>_reverse)?\Z",
+    re.DOTALL,  # a prefix may hold any character, a line break too
 )
-_CELL = re.compile(r"^(?P<prefix>(?:.*\.)?)(?P<role>weight_ih|weight_hh|bias_ih|bias_hh)$")
+_CELL = re.compile(
+    r"^(?P<prefix>(?:.*\.)?)(?P<role>weight_ih|weight_hh|bias_ih|bias_hh)\Z", re.DOTALL
+)
 
 
 def _or(words: Iterable[str]) -> str:
@@ -33,6 +36,10 @@ def _or(words: Iterable[str]) -> str:
     items = list(words)
     return " or ".join(filter(None, [", ".join(items[:-1]), items[-1]]))
 
+
+# More missing layers than this between the ones present: one message, no per-layer work
+# (a file naming weight_ih_l100000000000 must not make us loop over the layers between).
+MAX_MISSING_LAYERS = 64
 
 # For messages, from the family table: the layer classes by the gate blocks their weights
 # stack ("1, 3 or 4", "RNN, GRU or LSTM"; a cell's rows are worded the same way), and the
@@ -59,7 +66,12 @@ def infer_from(checkpoint: Checkpoint) -> InferResult:
         modules += found
         problems += wrong
     return InferResult(
-        checkpoint.path, checkpoint.format, tuple(modules), tuple(problems), checkpoint.num_tensors
+        checkpoint.path,
+        checkpoint.format,
+        tuple(modules),
+        tuple(problems),
+        checkpoint.num_tensors,
+        checkpoint.skipped_objects,
     )
 
 
@@ -112,6 +124,13 @@ def _infer_layer(group: Mapping[str, TensorInfo]) -> tuple[LayerSpec | None, lis
     layers = sorted({int(m["layer"]) for m in parsed.values() if m})
     reverse_layers = {int(m["layer"]) for m in parsed.values() if m and m["reverse"]}
     roles = {m["role"] for m in parsed.values() if m}
+    missing = layers[-1] + 1 - len(layers) if layers else 0
+    if missing > MAX_MISSING_LAYERS:
+        first = next(k for k in range(len(layers) + 1) if k >= len(layers) or layers[k] != k)
+        return None, [
+            f"layers are numbered up to {layers[-1]:,}, but only {len(layers):,} are present: "
+            f"{missing:,} layers are missing (the first is layer {first})"
+        ]
     hh_names = [n for n in sorted(group, key=_layer_order) if n.startswith("weight_hh_")]
     if not hh_names:
         return None, ["no weight_hh_l* tensor: cannot tell hidden_size (weight_hh_l0 is missing)"]

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import IO
 
 from .model import ITEMSIZE, Checkpoint, CheckpointError, CheckpointFormat, is_size
-from .state_dicts import find_state_dicts
-from .unpickler import Corrupt, Storage, storage_record, unpickle
+from .state_dicts import scan
+from .unpickler import Corrupt, Storage, short_repr, storage_record, unpickle
 
 # torch.save's legacy format starts with this number, pickled (torch/serialization.py).
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -45,11 +45,17 @@ def _read_legacy(path: str, f: IO[bytes], size: int) -> Checkpoint:
             # (view key, offset, size): a view into the storage, as old torch wrote it.
             if not isinstance(view, tuple) or len(view) != 3:
                 raise Corrupt(f"an invalid storage view {view!r}")
-            view_key, _offset, view_size = view
-            if not is_size(view_size):
-                raise Corrupt(f"an invalid storage view {view!r}")
-            assert isinstance(view_size, int)
-            return Storage(str(view_key), dtype, view_size)
+            view_key, offset, view_size = view
+            if not is_size(view_size) or not is_size(offset) or not isinstance(view_key, str):
+                raise Corrupt(f"an invalid storage view {short_repr(view)}")
+            assert isinstance(view_size, int) and isinstance(offset, int)
+            if offset + view_size > found.numel:
+                # torch refuses it too: a view must lie inside the storage it views.
+                raise Corrupt(
+                    f"a view of {view_size:,} elements at offset {offset:,} into storage "
+                    f"{key}, which holds {found.numel:,}"
+                )
+            return Storage(view_key, dtype, view_size)
         return found
 
     obj = unpickle(path, f, storage, what="the state")
@@ -57,7 +63,8 @@ def _read_legacy(path: str, f: IO[bytes], size: int) -> Checkpoint:
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise CheckpointError(f"{path}: corrupt checkpoint: invalid storage list")
     _check_legacy_storages(path, f, size, keys, storages, little)
-    return Checkpoint(path, CheckpointFormat.TORCH, tuple(find_state_dicts(obj)))
+    state_dicts, skipped = scan(obj)
+    return Checkpoint(path, CheckpointFormat.TORCH, state_dicts, skipped)
 
 
 def _check_legacy_storages(

@@ -19,6 +19,7 @@ ITEMSIZE: dict[str, int] = {
 }  # fmt: skip
 
 MAX_DEPTH = 64  # how deep wrapped state dicts (and scripted submodules) are looked for
+MAX_DIMS = 64  # dimensions of a tensor, as torch allows
 
 
 class CheckpointFormat(str, Enum):
@@ -55,12 +56,24 @@ class StateDict:
 
 
 @dataclass(frozen=True)
+class SkippedObject:
+    """Objects of one type the file holds that were recorded, not loaded (nothing run)."""
+
+    type: str  # the dotted name the file gives, e.g. argparse.Namespace
+    count: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": self.type, "count": self.count}
+
+
+@dataclass(frozen=True)
 class Checkpoint:
-    """Every state dict found in one file."""
+    """Every state dict found in one file, and what else it holds that was not loaded."""
 
     path: str
     format: CheckpointFormat
     state_dicts: tuple[StateDict, ...]
+    skipped_objects: tuple[SkippedObject, ...] = ()
 
     @property
     def num_tensors(self) -> int:

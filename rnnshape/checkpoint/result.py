@@ -9,7 +9,7 @@ from rnnshape._version import SCHEMA_VERSION, __version__
 from rnnshape.formulas import num_parameters
 from rnnshape.spec import LayerSpec
 
-from .model import CheckpointFormat
+from .model import CheckpointFormat, SkippedObject
 
 if TYPE_CHECKING:
     from .onnx_nodes import OnnxNode
@@ -118,6 +118,7 @@ class InferResult:
     modules: tuple[InferredModule, ...]
     problems: tuple[InferProblem, ...]
     num_tensors: int
+    skipped_objects: tuple[SkippedObject, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -127,4 +128,5 @@ class InferResult:
             "format": self.format.value,
             "modules": [m.to_dict() for m in self.modules],
             "problems": [p.to_dict() for p in self.problems],
+            "skipped_objects": [s.to_dict() for s in self.skipped_objects],
         }

@@ -9,6 +9,7 @@ from typing import NoReturn
 
 from .model import (
     ITEMSIZE,
+    MAX_DIMS,
     Checkpoint,
     CheckpointError,
     CheckpointFormat,
@@ -53,13 +54,23 @@ def read_safetensors(path: str, size: int) -> Checkpoint:
         raise CheckpointError(f"{path}: corrupt safetensors header: not a JSON object")
     data_size = size - 8 - length
     tensors: dict[str, TensorInfo] = {}
-    end_max = 0
+    spans: list[tuple[int, int, str]] = []
     for name, entry in header.items():
         if name == "__metadata__":
             continue
-        info, end = _safetensors_entry(path, name, entry)
+        info, start, end = _safetensors_entry(path, name, entry)
         tensors[name] = info
-        end_max = max(end_max, end)
+        spans.append((start, end, name))
+    spans.sort()
+    end_max = 0
+    for (_, end, before), (start, _, after) in zip(spans, spans[1:], strict=False):
+        if start < end:  # safetensors itself refuses tensors that share bytes
+            raise CheckpointError(
+                f"{path}: corrupt safetensors header: tensors {before!r} and {after!r} "
+                "overlap in the data section"
+            )
+    if spans:
+        end_max = max(end for _, end, _ in spans)
     if end_max > data_size:
         raise CheckpointError(
             f"{path}: truncated safetensors file: the header places data up to byte "
@@ -68,7 +79,7 @@ def read_safetensors(path: str, size: int) -> Checkpoint:
     return Checkpoint(path, CheckpointFormat.SAFETENSORS, (StateDict(None, tensors),))
 
 
-def _safetensors_entry(path: str, name: str, entry: object) -> tuple[TensorInfo, int]:
+def _safetensors_entry(path: str, name: str, entry: object) -> tuple[TensorInfo, int, int]:
     def corrupt(why: str) -> NoReturn:
         raise CheckpointError(f"{path}: corrupt safetensors header: tensor {name!r} {why}")
 
@@ -78,20 +89,24 @@ def _safetensors_entry(path: str, name: str, entry: object) -> tuple[TensorInfo,
     if not isinstance(dtype, str):
         corrupt("has no dtype")
     if not isinstance(shape, list) or not all(is_size(n) for n in shape):
-        corrupt(f"has an invalid shape {shape!r}")
+        corrupt(f"has an invalid shape {str(shape)[:80]}")
     if (
         not isinstance(offsets, list)
         or len(offsets) != 2
         or not all(is_size(n) for n in offsets)
         or offsets[0] > offsets[1]
     ):
-        corrupt(f"has invalid data_offsets {offsets!r}")
-    torch_dtype = _SAFETENSORS_DTYPE.get(dtype, dtype.lower())
-    itemsize = ITEMSIZE.get(torch_dtype)
+        corrupt(f"has invalid data_offsets {str(offsets)[:80]}")
+    torch_dtype = _SAFETENSORS_DTYPE.get(dtype)
+    if torch_dtype is None:
+        corrupt(f"has unknown dtype {dtype[:40]!r}")
+    itemsize = ITEMSIZE[torch_dtype]
     nbytes = offsets[1] - offsets[0]
-    if itemsize is not None and nbytes != math.prod(shape) * itemsize:
+    if len(shape) > MAX_DIMS:
+        corrupt(f"has {len(shape)} dimensions (at most {MAX_DIMS})")
+    if nbytes != math.prod(shape) * itemsize:
         corrupt(
             f"of shape {tuple(shape)} and dtype {dtype} needs "
             f"{math.prod(shape) * itemsize:,} bytes, its data_offsets span {nbytes:,}"
         )
-    return TensorInfo(tuple(shape), torch_dtype), offsets[1]
+    return TensorInfo(tuple(shape), torch_dtype), offsets[0], offsets[1]

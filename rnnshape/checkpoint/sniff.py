@@ -23,7 +23,7 @@ def read_checkpoint(path: str, *, trust_torchscript: bool = False) -> Checkpoint
         # A u64 header length then JSON: no zip or pickle has '{' at byte 8.
         return read_safetensors(path, size)
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        return read_zip(path, trust_torchscript)
+        return read_zip(path, trust_torchscript, size)
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
         return read_pickle(path, size)
     if looks_like_onnx(head):

@@ -14,11 +14,15 @@ from .unpickler import Refused, ScriptObject, StorageLoader, unpickle
 
 
 def read_script(
-    path: str, data_pkl: IO[bytes], storage: StorageLoader, trust_torchscript: bool
+    path: str,
+    data_pkl: IO[bytes],
+    storage: StorageLoader,
+    trust_torchscript: bool,
+    size: int | None = None,
 ) -> Checkpoint:
     """A scripted module's tensors from its archive's ``data.pkl``, by dotted name."""
     try:
-        obj = unpickle(path, data_pkl, storage, script=True, what="data.pkl")
+        obj = unpickle(path, data_pkl, storage, script=True, what="data.pkl", size=size)
     except Refused as exc:
         if trust_torchscript:
             return read_torchscript_trusted(path)

@@ -1,10 +1,17 @@
-"""The restricted unpickler: it reads plain weights and refuses everything else.
+"""The restricted unpickler: it reads weights and records everything else, running nothing.
 
-Every pickle goes through ``ShapeUnpickler``, which resolves only the handful of globals
-that plain weights need, and resolves each to a recorder of ours: a tensor becomes a
-``TensorInfo`` built from its storage record, and no tensor data is read. Any other global
-(a class, ``os.system``, ...) refuses the whole file. Nothing from a file is ever imported
-or called.
+Every pickle goes through ``ShapeUnpickler``, which resolves the handful of globals that
+weights need to recorders of ours: a tensor becomes a ``TensorInfo`` built from its storage
+record, and no tensor data is read. Any other global (``argparse.Namespace``, a numpy
+scalar, a user's dataclass) becomes an inert ``Placeholder`` class: its module is never
+imported, and constructing, calling, setting the state of or adding items to it only
+records references. A global that would run code when fully unpickled (``os.system``,
+``builtins.exec``, ...: picklescan's maintained list plus ``_MORE_DANGEROUS``) refuses the
+whole file, naming it.
+
+The unpickler is pickle's pure-Python one: its memo is a dict (the C one allocates an array
+as long as the largest index a file names), and every read is checked against what remains
+of the stream before it happens, so a declared size cannot allocate more than the file has.
 """
 
 from __future__ import annotations
@@ -15,12 +22,13 @@ import struct
 import zipfile
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from types import FunctionType
-from typing import IO, Any
+from typing import IO, Any, ClassVar, TypeGuard
 
-from .model import ITEMSIZE, CheckpointError, TensorInfo, is_size
+from .model import ITEMSIZE, MAX_DIMS, CheckpointError, TensorInfo, is_size
 
 # torch's typed storage classes, as they appear in a pickle (torch.storage's map).
 _STORAGE_DTYPE = {
@@ -44,9 +52,10 @@ _TRUST_HINT = (
 class Refused(Exception):
     """The pickle needs something other than plain weights: the file is refused."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, *, runs_code: bool = False) -> None:
         super().__init__(what)
         self.what = what
+        self.runs_code = runs_code
 
 
 class Corrupt(Exception):
@@ -101,10 +110,14 @@ def _rebuild_tensor(
 ) -> TensorInfo:
     if not isinstance(storage, Storage):
         raise Corrupt("a tensor without a storage record")
-    if not isinstance(size, tuple) or not all(is_size(n) for n in size):
-        raise Corrupt(f"a tensor of invalid size {size!r}")
-    if not isinstance(stride, tuple) or len(stride) != len(size) or not is_size(offset):
-        raise Corrupt(f"a tensor of size {size!r} with invalid stride {stride!r}")
+    # Validated before any arithmetic: ints only, bounded, so nothing below can blow up.
+    if not _bounded_ints(size):
+        raise Corrupt(f"a tensor of invalid size {short_repr(size)}")
+    if not _bounded_ints(stride) or len(stride) != len(size) or not _bounded_ints((offset,)):
+        raise Corrupt(
+            f"a tensor of size {short_repr(size)} with invalid stride {short_repr(stride)}"
+        )
+    assert isinstance(offset, int)
     dtype = dtype or storage.dtype
     numel = storage.numel
     if storage.dtype == "uint8" and dtype != "uint8" and dtype in ITEMSIZE:
@@ -117,6 +130,23 @@ def _rebuild_tensor(
                 f"which holds {numel}"
             )
     return TensorInfo(tuple(size), dtype)
+
+
+def _bounded_ints(values: object) -> TypeGuard[tuple[int, ...]]:
+    """A tuple of at most ``MAX_DIMS`` sizes, each below 2**63, as torch can hold."""
+    return (
+        isinstance(values, tuple)
+        and len(values) <= MAX_DIMS
+        and all(is_size(n) and n < 2**63 for n in values)
+    )
+
+
+def short_repr(value: object, limit: int = 80) -> str:
+    """``repr`` for a message, cut to ``limit`` characters (a file chooses its length)."""
+    if isinstance(value, (tuple, list)) and len(value) > 16:
+        value = type(value)(value[:16])
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _rebuild_tensor_v2(
@@ -136,7 +166,7 @@ def _rebuild_tensor_v3(
     *_: object,
 ) -> TensorInfo:
     if not isinstance(dtype, _TorchDtype):
-        raise Corrupt(f"a tensor of unknown dtype {dtype!r}")
+        raise Corrupt(f"a tensor of unknown dtype {short_repr(dtype)}")
     return _rebuild_tensor(storage, offset, size, stride, dtype.name)
 
 
@@ -146,7 +176,12 @@ def _rebuild_parameter(data: object, *_: object) -> object:
 
 def _rebuild_from_type(func: object, new_type: object, args: object, state: object) -> object:
     if not isinstance(new_type, _TensorClass) or not callable(func):
-        raise Refused(f"a tensor subclass ({new_type!r})")
+        name = (
+            new_type.key
+            if isinstance(new_type, type) and issubclass(new_type, Placeholder)
+            else short_repr(new_type)
+        )
+        raise Refused(f"a tensor subclass ({name})")
     if not isinstance(args, tuple):
         raise Corrupt("a tensor rebuilt from invalid arguments")
     return func(*args)
@@ -210,16 +245,202 @@ class _Call:
         return self._func(*args)
 
 
-class ShapeUnpickler(pickle.Unpickler):
-    """Resolves plain-weights globals to recorders; any other global raises ``Refused``."""
+# Globals that would run code when fully unpickled, beyond picklescan's list (which covers
+# os, posix, nt, subprocess, runpy, pickle, webbrowser, ctypes, builtins.exec/eval/getattr,
+# ...): module -> names, "*" for the whole module and its submodules.
+_MORE_DANGEROUS: dict[str, str | frozenset[str]] = {
+    "builtins": frozenset(
+        "exec eval compile getattr setattr delattr __import__ open apply breakpoint input "
+        "globals locals vars help exit quit memoryview".split()
+    ),
+    "__builtin__": frozenset("exec eval compile getattr setattr __import__ open".split()),
+    "os": "*", "posix": "*", "nt": "*", "subprocess": "*", "_posixsubprocess": "*",
+    "importlib": "*", "_imp": "*", "runpy": "*", "pickle": "*", "_pickle": "*",
+    "marshal": "*", "code": "*", "codeop": "*", "ctypes": "*", "_ctypes": "*",
+    "webbrowser": "*", "sys": "*", "shutil": "*", "socket": "*", "pty": "*",
+    "multiprocessing": "*", "types": "*", "dill": "*", "cloudpickle": "*", "joblib": "*",
+    "torch.serialization": "*", "torch.hub": "*", "numpy.load": "*",
+    "numpy.lib.npyio": frozenset({"load"}), "operator": "*", "_operator": "*",
+    "functools": frozenset({"partial", "reduce"}), "inspect": "*", "pdb": "*",
+    "timeit": "*", "asyncio": "*", "platform": "*", "tempfile": "*", "pydoc": "*",
+    "io": frozenset({"open", "open_code", "FileIO"}), "_io": "*", "pathlib": frozenset(),
+    "builtins.object": frozenset(),
+}  # fmt: skip
+# A dotted name (``pathlib.Path.write_text``) reaches a method: these ones act.
+_ACTING_METHODS = frozenset(
+    "write_text write_bytes open unlink rmdir touch mkdir rename replace symlink_to "
+    "hardlink_to chmod system popen load loads exec eval run call".split()
+)
+
+
+@cache
+def _dangerous_globals() -> tuple[Mapping[str, object], ...]:
+    """picklescan's maintained list (read only when a file names an unknown global) and ours."""
+    try:
+        from picklescan import scanner  # type: ignore[import-untyped]  # ~30 ms, only here
+
+        maintained = getattr(scanner, "_unsafe_globals", None)
+    except ImportError:  # pragma: no cover - a dependency; _MORE_DANGEROUS still applies
+        maintained = None
+    lists: list[Mapping[str, object]] = [_MORE_DANGEROUS]
+    if isinstance(maintained, Mapping):
+        lists.append(maintained)
+    return tuple(lists)
+
+
+def dangerous(module: str, name: str) -> bool:
+    """Whether fully unpickling ``module.name`` would run code (a maintained list)."""
+    parts = module.split(".")
+    first, *attributes = name.split(".")
+    if any(a.startswith("_") or a in _ACTING_METHODS for a in attributes):
+        return True
+    for table in _dangerous_globals():
+        for i in range(len(parts), 0, -1):
+            names = table.get(".".join(parts[:i]))
+            if names is None:
+                continue
+            if names == "*" or (i == len(parts) and (name in names or first in names)):  # type: ignore[operator]
+                return True
+    return False
+
+
+# numpy scalars pickle as multiarray.scalar(dtype(code), bytes): name them by their type.
+_NUMPY_CODES = {
+    "f8": "float64", "f4": "float32", "f2": "float16", "i8": "int64", "i4": "int32",
+    "i2": "int16", "i1": "int8", "u8": "uint64", "u4": "uint32", "u2": "uint16",
+    "u1": "uint8", "b1": "bool", "c16": "complex128", "c8": "complex64",
+}  # fmt: skip
+_NUMPY_MULTIARRAY = ("numpy.core.multiarray", "numpy._core.multiarray")
+_CLASS_FIRST = {f"{m}._reconstruct" for m in _NUMPY_MULTIARRAY} | {
+    "copyreg._reconstructor",
+    "copyreg.__newobj__",
+    "copyreg.__newobj_ex__",
+}
+
+
+def _kind(key: str, args: tuple[object, ...]) -> str:
+    """What a placeholder instance stands for: the class, or what a known factory makes."""
+    first = args[0] if args else None
+    if key in _CLASS_FIRST and isinstance(first, type) and issubclass(first, Placeholder):
+        return first.key
+    if key in {f"{m}.scalar" for m in _NUMPY_MULTIARRAY}:
+        code = first.args[0] if isinstance(first, Placeholder) and first.args else None
+        name = _NUMPY_CODES.get(code.lstrip("<>|=")) if isinstance(code, str) else None
+        return f"numpy.{name or 'generic'}"
+    return key
+
+
+class Placeholder:
+    """Stands in for a class or function a file names: never imported, never called.
+
+    The pickle machine may construct it (``NEWOBJ``, ``REDUCE``), call an instance, set its
+    state (``BUILD``) or add items (``APPEND``, ``SETITEM``, ``ADDITEMS``): each only keeps
+    references to what the file already built, so memory grows with the file, no more.
+    """
+
+    __slots__ = ("kind", "args", "state", "items", "keys", "values")
+    key: ClassVar[str] = "?"
+
+    kind: str
+    args: tuple[object, ...]
+    state: object
+    items: list[object]
+    keys: list[object]
+    values: list[object]
+
+    def __new__(cls, *args: object, **kwargs: object) -> Placeholder:
+        self = object.__new__(cls)
+        self.kind = _kind(cls.key, args)
+        self.args = (*args, *kwargs.values())
+        self.state = None
+        self.items, self.keys, self.values = [], [], []
+        return self
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass  # __new__ recorded the arguments
+
+    def __call__(self, *args: object, **kwargs: object) -> Placeholder:
+        return type(self)(*args, **kwargs)
+
+    def __setstate__(self, state: object) -> None:
+        self.state = state
+
+    def append(self, item: object) -> None:
+        self.items.append(item)
+
+    def extend(self, items: object) -> None:
+        self.items.append(items)  # the reference only: iterating could multiply memory
+
+    add = append
+
+    def __setitem__(self, key: object, value: object) -> None:
+        self.keys.append(key)
+        self.values.append(value)
+
+    def attributes(self) -> dict[str, object]:
+        """The state as attributes, where it is a dict (``__dict__``, or ``(dict, slots)``)."""
+        state = self.state
+        if isinstance(state, tuple) and len(state) == 2:
+            merged: dict[str, object] = {}
+            for part in state:
+                if isinstance(part, dict):
+                    merged.update((k, v) for k, v in part.items() if isinstance(k, str))
+            return merged
+        if isinstance(state, dict):
+            return {k: v for k, v in state.items() if isinstance(k, str)}
+        return {}
+
+
+MAX_PLACEHOLDER_TYPES = 10_000  # distinct globals one file may name
+
+
+class _BoundedStream:
+    """A pickle's bytes, each read checked against what remains before it happens."""
+
+    __slots__ = ("_file", "remaining")
+
+    def __init__(self, file: IO[bytes], remaining: int) -> None:
+        self._file = file
+        self.remaining = remaining
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0:
+            n = self.remaining
+        if n > self.remaining:
+            raise Corrupt(
+                f"a value of {n:,} bytes where only {self.remaining:,} remain in the stream"
+            )
+        data = self._file.read(n)
+        self.remaining -= len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        n = len(buffer)
+        buffer[:n] = self.read(n)
+        return n
+
+    def readline(self) -> bytes:
+        data = self._file.readline(self.remaining)
+        self.remaining -= len(data)
+        return data
+
+
+class ShapeUnpickler(pickle._Unpickler):
+    """Resolves weight globals to recorders, others to placeholders; dangerous ones refuse."""
 
     def __init__(
-        self, file: IO[bytes], storage: StorageLoader | None, *, script: bool = False
+        self,
+        file: IO[bytes],
+        storage: StorageLoader | None,
+        *,
+        script: bool = False,
+        size: int | None = None,
     ) -> None:
-        super().__init__(file)
+        super().__init__(_BoundedStream(file, _remaining(file) if size is None else size))
         self._storage = storage
         self._script = script
         self._script_classes: dict[str, type[ScriptObject]] = {}
+        self._placeholders: dict[str, type[Placeholder]] = {}
 
     def find_class(self, module: str, name: str) -> Any:
         key = f"{module}.{name}"
@@ -236,29 +457,39 @@ class ShapeUnpickler(pickle.Unpickler):
                     cls = type(name, (ScriptObject,), {"torch_class": key})
                     self._script_classes[key] = cls
                 return cls
-        raise Refused(f"a reference to {key}")
+            raise Refused(f"a reference to {short_repr(key)}")
+        if dangerous(module, name):
+            raise Refused(f"a call to {short_repr(key)}", runs_code=True)
+        holder = self._placeholders.get(key)
+        if holder is None:
+            if len(self._placeholders) >= MAX_PLACEHOLDER_TYPES:
+                raise Corrupt(f"more than {MAX_PLACEHOLDER_TYPES:,} distinct types")
+            # A fresh class per global (never the module's), so BUILD on it reaches nothing.
+            holder = type("Placeholder", (Placeholder,), {"__slots__": (), "key": key})
+            self._placeholders[key] = holder
+        return holder
 
     def persistent_load(self, pid: Any) -> Any:
         if self._storage is None:
             raise Corrupt("a persistent id outside a torch checkpoint")
         if not isinstance(pid, tuple) or not pid:
-            raise Corrupt(f"an invalid persistent id {pid!r}")
+            raise Corrupt(f"an invalid persistent id {short_repr(pid)}")
         if pid[0] != "storage":
             if pid[0] == "module":
                 raise Refused("a whole pickled nn.Module with its source code")
-            raise Refused(f"a persistent object of type {pid[0]!r}")
+            raise Refused(f"a persistent object of type {short_repr(pid[0])}")
         return self._storage(pid)
 
 
 def storage_record(pid: tuple[object, ...]) -> tuple[str, str, int]:
     """A persistent id's storage key, dtype and element count (bytes when untyped)."""
     if len(pid) < 5:
-        raise Corrupt(f"an invalid storage record {pid!r}")
+        raise Corrupt(f"an invalid storage record {short_repr(pid)}")
     storage_type, key, numel = pid[1], pid[2], pid[4]
     if not isinstance(storage_type, _StorageType):
-        raise Corrupt(f"a storage of unknown type {storage_type!r}")
-    if not isinstance(key, str) or not is_size(numel):
-        raise Corrupt(f"an invalid storage record {pid!r}")
+        raise Corrupt(f"a storage of unknown type {short_repr(storage_type)}")
+    if not isinstance(key, str) or not is_size(numel) or numel >= 2**63:  # type: ignore[operator]
+        raise Corrupt(f"an invalid storage record {short_repr(pid)}")
     assert isinstance(numel, int)
     return key, storage_type.dtype or "uint8", numel
 
@@ -270,10 +501,11 @@ def unpickle(
     *,
     script: bool = False,
     what: str = "the pickle",
+    size: int | None = None,
 ) -> object:
     """Run the restricted unpickler, turning every failure into one ``CheckpointError``."""
     try:
-        return ShapeUnpickler(file, storage, script=script).load()
+        return ShapeUnpickler(file, storage, script=script, size=size).load()
     except Refused as exc:
         if script:
             raise  # the TorchScript reader words its own refusal
@@ -305,7 +537,20 @@ def unpickle(
         ) from None
 
 
+def _remaining(file: IO[bytes]) -> int:
+    """Bytes from the current position to the end of a seekable file."""
+    here = file.tell()
+    end = file.seek(0, 2)
+    file.seek(here)
+    return end - here
+
+
 def _refusal(path: str, exc: Refused) -> CheckpointError:
+    if exc.runs_code:
+        return CheckpointError(
+            f"{path}: refused: the file holds {exc.what}, which would run code if the file "
+            f"were fully unpickled (nothing from it was run); {_TRUST_HINT}"
+        )
     return CheckpointError(
         f"{path}: refused: the file holds {exc.what}, not only plain weights; reading it "
         f"would need full unpickling, which can run code from the file (nothing from it was "

@@ -34,22 +34,24 @@ def render_json(result: InferResult) -> str:
 def spec_names(result: InferResult) -> list[str]:
     """A name per module for the ``models:`` mapping: the prefix without its trailing dot."""
     names: list[str] = []
+    taken: set[str] = set()  # a set: 30,000 modules must not cost 30,000² comparisons
     for module in result.modules:
         name = module.prefix.removesuffix(".") or "model"
-        if name in names and module.container is not None:
+        if name in taken and module.container is not None:
             name = f"{module.container}.{name}"
         base, n = name, 2
-        while name in names:
+        while name in taken:
             name, n = f"{base}_{n}", n + 1
         names.append(name)
+        taken.add(name)
     return names
 
 
 def render_spec(result: InferResult) -> str:
     """YAML that ``rnnshape check`` accepts: a ``models:`` mapping, one spec per module."""
     lines = [
-        f"# rnnshape infer {result.file}: {plural(len(result.modules), 'recurrent module')} "
-        f"({result.format.value})",
+        f"# rnnshape infer {_comment(result.file)}: "
+        f"{plural(len(result.modules), 'recurrent module')} ({result.format.value})",
         "# check with: rnnshape check <this file>",
         "models:",
     ]
@@ -57,7 +59,7 @@ def render_spec(result: InferResult) -> str:
         where = module.prefix or "(top level)"
         if module.container is not None:
             where = f"{where} in {module.container!r}"
-        lines.append(f"  # {where}: {module.spec.constructor()}")
+        lines.append(f"  # {_comment(where)}: {module.spec.constructor()}")
         lines.append(f"  {_yaml_key(name)}:")
         lines.append(f"    type: {module.spec.mode.value.replace('-', '_')}")
         for key, value in module.spec.torch_kwargs().items():
@@ -69,9 +71,20 @@ def render_spec(result: InferResult) -> str:
 
 
 def _yaml_key(name: str) -> str:
+    """A plain name as it is; any other through PyYAML's emitter, double-quoted, escaped."""
     if _PLAIN_KEY.match(name) and name.lower() not in _YAML_WORDS:
         return name
-    return json.dumps(name)  # a JSON string is a YAML double-quoted scalar
+    import yaml
+
+    return yaml.safe_dump(name, default_style='"', width=2**31 - 1).rstrip("\n")
+
+
+def _comment(text: str) -> str:
+    """File text for a ``#`` comment: every line break and control character escaped, so
+    nothing ends the comment (YAML also breaks lines at U+0085, U+2028 and U+2029)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def _yaml_value(value: object) -> str:
@@ -97,6 +110,9 @@ def render_tables(result: InferResult, console: Console) -> None:
     if result.problems:
         header.append(f" · {plural(len(result.problems), 'problem')} (on stderr)")
     console.print(header, soft_wrap=True)  # a long path stays on one line
+    if result.skipped_objects:
+        held = ", ".join(f"{s.type} ×{s.count}" for s in result.skipped_objects)
+        console.print(Text(f"also holds (not loaded, nothing run): {held}"), soft_wrap=True)
     for module in result.modules:
         console.print()
         table = Table(
