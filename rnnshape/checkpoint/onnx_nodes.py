@@ -157,7 +157,12 @@ def read_onnx(path: str) -> OnnxCheckpoint:
             modules, problems, _ = _infer_model(inferred)
     initializers = sum(len(graph.initializer) for _, graph in _graphs(model.graph, "", 0))
     return OnnxCheckpoint(
-        path, CheckpointFormat.ONNX, (), tuple(modules), tuple(problems), initializers
+        path,
+        CheckpointFormat.ONNX,
+        (),
+        modules=tuple(modules),
+        problems=tuple(problems),
+        initializers=initializers,
     )
 
 
