@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -489,3 +489,15 @@ def test_torch_onnx_export_is_recovered(module: nn.Module, tmp_path: Path) -> No
     torch_config = {k: getattr(module, k) for k in expected}
     assert expected == torch_config
     assert found["num_parameters"] == sum(p.numel() for p in module.parameters())
+
+
+def test_explain_table_matches_golden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, golden: Callable[[str, str], None]
+) -> None:
+    """The README's ONNX example: a GRU node with layout=1 and where its blocks go."""
+    model, _ = rnn_model("GRU", input_size=8, hidden=16, layout=1)
+    save(model, tmp_path, "model.onnx")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["infer", "model.onnx", "--explain"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    golden("infer_onnx_gru.explain.txt", result.stdout)
