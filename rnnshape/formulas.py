@@ -281,7 +281,7 @@ def _seq(inp: InputSpec) -> int:
 # What torch's CPU kernels allocate beyond the tensors' own elements, measured with
 # tests/test_memory_guard.py (peak RSS of a child process above its baseline after
 # ``import torch``): a fixed start-up cost of the first pass (thread pools, oneDNN
-# primitives), and per time step of each layer and direction the small tensors the
+# primitives), and per time step of a layer's direction the small tensors the
 # step-by-step kernels keep until the outputs are stacked (~650 bytes each for RNN/GRU,
 # fewer for oneDNN's LSTM).
 RUN_OVERHEAD_BYTES = 16 * 2**20
@@ -293,11 +293,12 @@ def run_memory_bytes(
 ) -> int:
     """A generous estimate of the peak memory one inference forward pass adds (CPU).
 
-    Parameters, every tensor in and out, and per layer and direction the work buffers of
-    the fused kernels: the gate pre-activations for every step (G·H per row), the layer's
-    output that feeds the next layer, and a fixed cost per time step. Packed input starts
-    from the padded batch (L·count·H_in), which ``pack_padded_sequence`` copies once more to
-    sort it. Closed form: O(1) in ``num_layers`` and the lengths.
+    Parameters, every tensor in and out, and the work of one layer at a time (torch frees
+    a layer's buffers before the next starts): per direction the gate pre-activations for
+    every step (G·H per row), c, the layer's output and the previous layer's that feeds it,
+    and a fixed cost per time step. Packed input starts from the padded batch
+    (L·count·H_in), which ``pack_padded_sequence`` copies once more to sort it. Closed
+    form: O(1) in ``num_layers`` and the lengths.
     """
     if tensors is None:
         tensors = tensor_shapes(spec, inp)
@@ -308,9 +309,9 @@ def run_memory_bytes(
         work = 2 * rows * spec.gate_rows
     else:
         steps = row_steps(spec, inp)
-        d_layers = spec.num_directions * spec.num_layers
-        work = steps * d_layers * (spec.gate_rows + spec.h_out + spec.hidden_size)
-        overhead += _seq(inp) * d_layers * STEP_OVERHEAD_BYTES
+        d = spec.num_directions
+        work = steps * d * (spec.gate_rows + spec.hidden_size + 2 * spec.h_out)
+        overhead += _seq(inp) * d * STEP_OVERHEAD_BYTES
         if inp.lengths is not None:
             work += 2 * _seq(inp) * len(inp.lengths) * spec.input_size
     return (num_parameters(spec) + elements + work) * dtype.itemsize + overhead
