@@ -6,8 +6,10 @@ and every real run checks them against the module and its forward pass.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
 from math import prod
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from rnnshape.spec import Dtype, InputSpec, LayerSpec
 
@@ -17,6 +19,31 @@ from rnnshape.spec import Dtype, InputSpec, LayerSpec
 # builds display text.
 Factor = tuple[str, int]
 Dim = tuple[Factor, ...]
+
+# A listing longer than LISTING_LIMIT items (parameters, batch_sizes, gate blocks, diagram
+# layers) is elided: its first and last LISTING_EDGE items are kept, the gap sits at index
+# LISTING_EDGE of what is shown, and every total stays exact (closed forms below).
+LISTING_LIMIT = 1000
+LISTING_EDGE = LISTING_LIMIT // 2
+
+_T = TypeVar("_T")
+
+
+def elide(items: Sequence[_T]) -> tuple[tuple[_T, ...], int]:
+    """The items shown and how many were left out at index ``LISTING_EDGE``."""
+    if len(items) <= LISTING_LIMIT:
+        return tuple(items), 0
+    shown = (*items[:LISTING_EDGE], *items[len(items) - LISTING_EDGE :])
+    return shown, len(items) - LISTING_LIMIT
+
+
+def shown_indices(total: int) -> Iterator[int]:
+    """Indices of the items shown of a ``total``-long listing (all, or first and last edge)."""
+    if total <= LISTING_LIMIT:
+        yield from range(total)
+        return
+    yield from range(LISTING_EDGE)
+    yield from range(total - LISTING_EDGE, total)
 
 
 def dim_size(dim: Dim) -> int:
@@ -46,7 +73,8 @@ class TensorShape(NamedTuple):
     shape: tuple[int, ...]
     dims: tuple[Dim, ...]  # the docs' symbols for each dimension, with their values
     direction: str  # "in" or "out"
-    batch_sizes: tuple[int, ...] | None = None  # a PackedSequence's, else None
+    batch_sizes: tuple[int, ...] | None = None  # a PackedSequence's (elided), else None
+    batch_sizes_omitted: int = 0  # steps left out of batch_sizes at index LISTING_EDGE
 
     @property
     def packed(self) -> bool:
@@ -75,40 +103,80 @@ def _param(
 
 
 def _tensor(
-    name: str, dims: tuple[Dim, ...], direction: str, batch_sizes: tuple[int, ...] | None = None
+    name: str,
+    dims: tuple[Dim, ...],
+    direction: str,
+    batch_sizes: tuple[tuple[int, ...], int] | None = None,
 ) -> TensorShape:
-    return TensorShape(name, tuple(dim_size(d) for d in dims), dims, direction, batch_sizes)
+    shape = tuple(dim_size(d) for d in dims)
+    if batch_sizes is None:
+        return TensorShape(name, shape, dims, direction)
+    return TensorShape(name, shape, dims, direction, *batch_sizes)
 
 
 def parameter_shapes(spec: LayerSpec) -> list[ParameterShape]:
-    """Every parameter in ``named_parameters()`` order, with its symbolic origin."""
+    """Every parameter in ``named_parameters()`` order, with its symbolic origin.
+
+    The list grows with ``num_layers``; ``listed_parameters`` gives the bounded listing."""
+    if spec.mode.family.cell:
+        return _layer_parameters(spec, None)
+    return [p for layer in range(spec.num_layers) for p in _layer_parameters(spec, layer)]
+
+
+def _per_layer(spec: LayerSpec) -> int:
+    """Parameters per layer (both directions), or of the cell."""
+    per_direction = 2 + (2 if spec.bias else 0) + (1 if spec.proj_size > 0 else 0)
+    return per_direction * (1 if spec.mode.is_cell else spec.num_directions)
+
+
+def parameter_count(spec: LayerSpec) -> int:
+    """How many entries ``named_parameters()`` has (closed form)."""
+    return _per_layer(spec) * (1 if spec.mode.is_cell else spec.num_layers)
+
+
+def listed_parameters(spec: LayerSpec) -> tuple[list[ParameterShape], int]:
+    """The parameters shown (every one, or the first and last ``LISTING_EDGE``) and how many
+    were left out; costs O(LISTING_LIMIT) whatever ``num_layers``."""
+    total = parameter_count(spec)
+    if total <= LISTING_LIMIT:
+        return parameter_shapes(spec), 0
+    per = _per_layer(spec)
+    cache: dict[int, list[ParameterShape]] = {}
+    shown = []
+    for i in shown_indices(total):
+        layer = i // per
+        if layer not in cache:
+            cache[layer] = _layer_parameters(spec, layer)
+        shown.append(cache[layer][i % per])
+    return shown, total - LISTING_LIMIT
+
+
+def _layer_parameters(spec: LayerSpec, layer: int | None) -> list[ParameterShape]:
+    """The parameters of one layer (both directions), or of the cell for ``None``."""
     family = spec.mode.family
     g = family.gate_count
     rows: Dim = ((str(g), g), ("H", spec.hidden_size)) if g > 1 else _sym("H", spec.hidden_size)
     # The recurrent weight multiplies h, which is H_out wide (proj_size when projecting).
     h_cols = _sym("H_out" if spec.proj_size > 0 else "H", spec.h_out)
-    if family.cell:
+    if layer is None:
         return _block(spec, "", None, "forward", rows, _sym("H_in", spec.input_size), h_cols)
     out: list[ParameterShape] = []
     d = spec.num_directions
-    for layer in range(spec.num_layers):
-        layer_in = (
-            _sym("H_in", spec.input_size) if layer == 0 else (("D", d), ("H_out", spec.h_out))
-        )
-        for direction in ("forward", "reverse")[:d]:
-            suffix = f"_l{layer}" + ("_reverse" if direction == "reverse" else "")
-            out += _block(spec, suffix, layer, direction, rows, layer_in, h_cols)
-            if spec.proj_size > 0:
-                out.append(
-                    _param(
-                        f"weight_hr{suffix}",
-                        (_sym("H_out", spec.proj_size), _sym("H", spec.hidden_size)),
-                        (),
-                        "weight_hr",
-                        layer,
-                        direction,
-                    )
+    layer_in = _sym("H_in", spec.input_size) if layer == 0 else (("D", d), ("H_out", spec.h_out))
+    for direction in ("forward", "reverse")[:d]:
+        suffix = f"_l{layer}" + ("_reverse" if direction == "reverse" else "")
+        out += _block(spec, suffix, layer, direction, rows, layer_in, h_cols)
+        if spec.proj_size > 0:
+            out.append(
+                _param(
+                    f"weight_hr{suffix}",
+                    (_sym("H_out", spec.proj_size), _sym("H", spec.hidden_size)),
+                    (),
+                    "weight_hr",
+                    layer,
+                    direction,
                 )
+            )
     return out
 
 
@@ -133,13 +201,33 @@ def _block(
 
 
 def num_parameters(spec: LayerSpec) -> int:
-    """Total number of parameter elements."""
-    return sum(p.numel for p in parameter_shapes(spec))
+    """Total number of parameter elements (closed form: O(1) in ``num_layers``)."""
+    g_h, h_out = spec.gate_rows, spec.h_out
+    per_direction_tail = 2 * g_h * (1 if spec.bias else 0) + spec.proj_size * spec.hidden_size
+    first = g_h * (spec.input_size + h_out) + per_direction_tail
+    if spec.mode.is_cell:
+        return first
+    d = spec.num_directions
+    above = g_h * (d * h_out + h_out) + per_direction_tail
+    return d * (first + (spec.num_layers - 1) * above)
 
 
-def batch_sizes(lengths: tuple[int, ...]) -> tuple[int, ...]:
-    """A PackedSequence's ``batch_sizes``: how many sequences are still running at each step."""
-    return tuple(sum(1 for n in lengths if n > t) for t in range(max(lengths)))
+def batch_sizes(lengths: Sequence[int]) -> tuple[int, ...]:
+    """A PackedSequence's ``batch_sizes``: how many sequences are still running at each step.
+
+    As long as the longest sequence; ``listed_batch_sizes`` gives the bounded listing."""
+    ordered = sorted(lengths)
+    return tuple(len(ordered) - bisect_right(ordered, t) for t in range(ordered[-1]))
+
+
+def listed_batch_sizes(lengths: Sequence[int]) -> tuple[tuple[int, ...], int]:
+    """``batch_sizes`` shown (all, or the first and last ``LISTING_EDGE`` steps) and how many
+    steps were left out; O(n log n) in the number of sequences, whatever their lengths."""
+    ordered = sorted(lengths)
+    count = len(ordered)
+    steps = ordered[-1]
+    shown = tuple(count - bisect_right(ordered, t) for t in shown_indices(steps))
+    return shown, max(0, steps - LISTING_LIMIT)
 
 
 def tensor_shapes(spec: LayerSpec, inp: InputSpec) -> list[TensorShape]:
@@ -160,7 +248,7 @@ def tensor_shapes(spec: LayerSpec, inp: InputSpec) -> list[TensorShape]:
     state_lead = (stacked,) if inp.unbatched else (stacked, _sym("N", _batch(inp)))
     out_cols: Dim = (("D", d), ("H_out", spec.h_out))
     if inp.lengths is not None:
-        sizes = batch_sizes(inp.lengths)
+        sizes = listed_batch_sizes(inp.lengths)
         rows = _sym("sum(lengths)", sum(inp.lengths))
         x = _tensor("input", (rows, _sym("H_in", spec.input_size)), "in", sizes)
         y = _tensor("output", (rows, out_cols), "out", sizes)
@@ -190,26 +278,43 @@ def _seq(inp: InputSpec) -> int:
     return inp.seq
 
 
+# What torch's CPU kernels allocate beyond the tensors' own elements, measured with
+# tests/test_memory_guard.py (peak RSS of a child process above its baseline after
+# ``import torch``): a fixed start-up cost of the first pass (thread pools, oneDNN
+# primitives), and per time step of a layer's direction the small tensors the
+# step-by-step kernels keep until the outputs are stacked (~650 bytes each for RNN/GRU,
+# fewer for oneDNN's LSTM).
+RUN_OVERHEAD_BYTES = 16 * 2**20
+STEP_OVERHEAD_BYTES = 768
+
+
 def run_memory_bytes(
     spec: LayerSpec, inp: InputSpec, dtype: Dtype, tensors: list[TensorShape] | None = None
 ) -> int:
-    """A generous estimate of what one inference forward pass allocates.
+    """A generous estimate of the peak memory one inference forward pass adds (CPU).
 
-    Parameters, every tensor in and out, and per layer and direction the work buffers of
-    the fused kernels: the gate pre-activations for every step (G·H per row) and the layer's
-    output that feeds the next layer.
+    Parameters, every tensor in and out, and the work of one layer at a time (torch frees
+    a layer's buffers before the next starts): per direction the gate pre-activations for
+    every step (G·H per row), c, the layer's output and the previous layer's that feeds it,
+    and a fixed cost per time step. Packed input starts from the padded batch
+    (L·count·H_in), which ``pack_padded_sequence`` copies once more to sort it. Closed
+    form: O(1) in ``num_layers`` and the lengths.
     """
     if tensors is None:
         tensors = tensor_shapes(spec, inp)
     elements = sum(t.numel for t in tensors)
+    overhead = RUN_OVERHEAD_BYTES
     if spec.mode.is_cell:
         rows = 1 if inp.unbatched else _batch(inp)
         work = 2 * rows * spec.gate_rows
     else:
-        steps = sum(inp.lengths) if inp.lengths else _seq(inp) * (inp.batch or 1)
-        per_layer = steps * spec.num_directions * (spec.gate_rows + spec.h_out + spec.hidden_size)
-        work = per_layer * spec.num_layers
-    return (num_parameters(spec) + elements + work) * dtype.itemsize
+        steps = row_steps(spec, inp)
+        d = spec.num_directions
+        work = steps * d * (spec.gate_rows + spec.hidden_size + 2 * spec.h_out)
+        overhead += _seq(inp) * d * STEP_OVERHEAD_BYTES
+        if inp.lengths is not None:
+            work += 2 * _seq(inp) * len(inp.lengths) * spec.input_size
+    return (num_parameters(spec) + elements + work) * dtype.itemsize + overhead
 
 
 class Cost(NamedTuple):
@@ -269,11 +374,11 @@ def cost(spec: LayerSpec, inp: InputSpec) -> Cost:
     steps = row_steps(spec, inp)
     g_h = spec.gate_rows
     d = 1 if spec.mode.is_cell else spec.num_directions
-    per_layer_in = [spec.input_size] + [d * spec.h_out] * (spec.num_layers - 1)
+    layer_inputs = spec.input_size + (spec.num_layers - 1) * d * spec.h_out
     base, per_bias = spec.mode.family.recurrence.elementwise_flops
     elementwise_per_unit = base + (per_bias if spec.bias else 0)
     return Cost(
-        input_projection_macs=steps * d * g_h * sum(per_layer_in),
+        input_projection_macs=steps * d * g_h * layer_inputs,
         recurrent_projection_macs=steps * d * spec.num_layers * g_h * spec.h_out,
         output_projection_macs=steps * d * spec.num_layers * spec.proj_size * spec.hidden_size,
         elementwise_flops=steps * d * spec.num_layers * spec.hidden_size * elementwise_per_unit,

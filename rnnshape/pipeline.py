@@ -17,8 +17,11 @@ from rnnshape.formulas import (
     ParameterShape,
     TensorShape,
     cost,
+    elide,
+    listed_parameters,
     memory,
-    parameter_shapes,
+    num_parameters,
+    parameter_count,
     row_steps,
     sequences,
     tensor_shapes,
@@ -142,7 +145,7 @@ def build_report(
     explain: bool = False,
 ) -> Report:
     """Compute everything the report shows; with an observation, verify the formulas first."""
-    params = parameter_shapes(spec)
+    params, params_omitted = listed_parameters(spec)
     tensors = tensor_shapes(spec, inp)
     warnings = spec_warnings(spec)
     rows = tuple(TensorRow(t, dtype, device) for t in tensors)
@@ -153,7 +156,7 @@ def build_report(
             TensorRow(t, observation.tensors[t.name].dtype, observation.tensors[t.name].device)
             for t in tensors
         )
-    num_parameters = sum(p.numel for p in params)
+    total_parameters = num_parameters(spec)
     run_cost = cost(spec, inp)
     bench = observation.bench if observation is not None else None
     return Report(
@@ -164,8 +167,9 @@ def build_report(
         seed=seed,
         ran_forward=observation is not None,
         parameters=tuple(params),
-        num_parameters=num_parameters,
-        parameter_bytes=num_parameters * Dtype(dtype).itemsize,
+        num_parameters=total_parameters,
+        parameter_bytes=total_parameters * Dtype(dtype).itemsize,
+        parameters_omitted=params_omitted,
         tensors=rows,
         symbols=tuple(symbols(spec, inp)),
         cost=run_cost,
@@ -217,8 +221,14 @@ def verify(
     expected_config = spec.torch_kwargs()
     if observation.config != expected_config:
         problems.append(f"config: torch has {observation.config}, formulas {expected_config}")
+    # Both sides elided the same way, so verification stays O(LISTING_LIMIT).
     expected_params = [(p.name, p.shape) for p in params]
-    if observation.parameters != expected_params:
+    seen_params = list(elide(observation.parameters)[0])
+    if len(observation.parameters) != parameter_count(spec):
+        problems.append(
+            f"parameters: torch has {len(observation.parameters)}, formulas {parameter_count(spec)}"
+        )
+    elif seen_params != expected_params:
         problems.append(
             f"parameters: torch has {observation.parameters}, formulas {expected_params}"
         )
@@ -226,10 +236,17 @@ def verify(
         seen = observation.tensors.get(t.name)
         if seen is None:
             problems.append(f"{t.name}: torch produced no such tensor")
-        elif seen.shape != t.shape or seen.batch_sizes != t.batch_sizes:
+        elif seen.shape != t.shape or _listed(seen.batch_sizes) != (
+            t.batch_sizes,
+            t.batch_sizes_omitted,
+        ):
             problems.append(
                 f"{t.name}: torch gave shape {list(seen.shape)}"
-                + (f" batch_sizes {list(seen.batch_sizes)}" if seen.batch_sizes else "")
+                + (
+                    f" batch_sizes {list(_listed(seen.batch_sizes)[0] or ())}"
+                    if seen.batch_sizes
+                    else ""
+                )
                 + f", formulas {list(t.shape)}"
                 + (f" batch_sizes {list(t.batch_sizes)}" if t.batch_sizes else "")
             )
@@ -241,3 +258,8 @@ def verify(
             f"torch and rnnshape's formulas disagree for {spec.constructor()} "
             f"(a bug in rnnshape, please report it): " + "; ".join(problems)
         )
+
+
+def _listed(sizes: tuple[int, ...] | None) -> tuple[tuple[int, ...] | None, int]:
+    """Observed ``batch_sizes`` elided as the formulas list them."""
+    return (None, 0) if sizes is None else elide(sizes)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from rnnshape._version import SCHEMA_VERSION, __version__
 from rnnshape.explain.legend import Symbol
-from rnnshape.formulas import Cost, Dim, Memory, ParameterShape, TensorShape
+from rnnshape.formulas import LISTING_EDGE, Cost, Dim, Memory, ParameterShape, TensorShape
 from rnnshape.spec import InputSpec, LayerSpec
 from rnnshape.text import product_text
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the explanation's types, loaded with --explain only
     from rnnshape.explain.model import GateBlock as GateBlock
 
 __all__ = [
+    "LISTING_EDGE",
     "SCHEMA_VERSION",
     "BenchFigures",
     "BenchRequest",
@@ -38,6 +39,7 @@ __all__ = [
     "TensorShape",
     "dim_symbol",
     "dim_value",
+    "elided_dict",
 ]
 
 
@@ -104,7 +106,15 @@ class TensorRow(NamedTuple):
         }
         if t.batch_sizes is not None:
             out["batch_sizes"] = list(t.batch_sizes)
+            if t.batch_sizes_omitted:
+                out["batch_sizes_elided"] = elided_dict(len(t.batch_sizes), t.batch_sizes_omitted)
         return out
+
+
+def elided_dict(shown: int, omitted: int) -> dict[str, int]:
+    """The JSON marker of an elided listing: ``omitted`` items are missing at index ``at``
+    of the list as shown, which holds ``shown`` of ``total`` items."""
+    return {"at": LISTING_EDGE, "omitted": omitted, "total": shown + omitted}
 
 
 def _parameter_dict(p: ParameterShape) -> dict[str, object]:
@@ -141,6 +151,7 @@ class Report(NamedTuple):
     warnings: tuple[str, ...] = ()
     bench: BenchFigures | None = None
     explanation: Explanation | None = None  # with --explain: equations, gate blocks, diagram
+    parameters_omitted: int = 0  # left out of ``parameters`` at index LISTING_EDGE
 
     @property
     def module(self) -> str:
@@ -168,6 +179,11 @@ class Report(NamedTuple):
                 "lengths": list(self.input.lengths) if self.input.lengths is not None else None,
             },
             "parameters": [_parameter_dict(p) for p in self.parameters],
+            **(
+                {"parameters_elided": elided_dict(len(self.parameters), self.parameters_omitted)}
+                if self.parameters_omitted
+                else {}
+            ),
             "num_parameters": self.num_parameters,
             "parameter_bytes": self.parameter_bytes,
             "tensors": {row.tensor.name: row.to_dict() for row in self.tensors},

@@ -6,7 +6,14 @@ from rnnshape.explain.diagram import diagram
 from rnnshape.explain.equations import equations
 from rnnshape.explain.legend import explanation_notes
 from rnnshape.explain.model import Explanation, GateBlock
-from rnnshape.formulas import ParameterShape, TensorShape, parameter_shapes, tensor_shapes
+from rnnshape.formulas import (
+    ParameterShape,
+    TensorShape,
+    elide,
+    listed_parameters,
+    parameter_count,
+    tensor_shapes,
+)
 from rnnshape.spec import InputSpec, LayerSpec
 
 _ROLE_PREFIX = {"weight_ih": "W_i", "weight_hh": "W_h", "bias_ih": "b_i", "bias_hh": "b_h"}
@@ -21,13 +28,17 @@ def explain(
 ) -> Explanation:
     """Gate blocks, equations with shapes and the unrolled graph of ``spec`` on ``inp``.
 
-    ``parameters`` and ``tensors`` are the formulas' (computed here when not given)."""
+    ``parameters`` and ``tensors`` are the formulas' (computed here when not given);
+    ``parameters`` may be the elided listing, whose gate blocks are elided the same way."""
     if parameters is None:
-        parameters = parameter_shapes(spec)
+        parameters = listed_parameters(spec)[0]
     if tensors is None:
         tensors = tensor_shapes(spec, inp)
+    blocks = gate_blocks(spec, parameters)
+    shown, _ = elide(blocks)
     return Explanation(
-        gates=tuple(gate_blocks(spec, parameters)),
+        gates=shown,
+        gates_omitted=gate_count(spec) - len(shown),
         equations=tuple(equations(spec, inp, tensors)),
         diagram=diagram(spec, inp, tensors),
         notes=tuple(explanation_notes(spec, inp)),
@@ -69,3 +80,14 @@ def gate_blocks(spec: LayerSpec, parameters: list[ParameterShape]) -> list[GateB
                     )
                 )
     return out
+
+
+def gate_count(spec: LayerSpec) -> int:
+    """How many gate blocks every parameter holds together (closed form)."""
+    blocks = spec.mode.gate_count if spec.mode.gates else 1
+    per_direction = (2 + (2 if spec.bias else 0)) * blocks + (1 if spec.proj_size > 0 else 0)
+    return per_direction * parameter_count(spec) // _per_direction_params(spec)
+
+
+def _per_direction_params(spec: LayerSpec) -> int:
+    return 2 + (2 if spec.bias else 0) + (1 if spec.proj_size > 0 else 0)

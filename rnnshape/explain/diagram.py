@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rnnshape.explain.legend import rows
 from rnnshape.explain.model import Diagram, Edge, Node
-from rnnshape.formulas import TensorShape, batch_sizes
+from rnnshape.formulas import LISTING_EDGE, LISTING_LIMIT, TensorShape, shown_indices
 from rnnshape.spec import InputSpec, LayerSpec
 
 
@@ -16,8 +16,13 @@ def diagram(spec: LayerSpec, inp: InputSpec, tensor_list: list[TensorShape]) -> 
     nodes: list[Node] = []
     edges: list[Edge] = []
     packed: tuple[tuple[str, object], ...] = ()
-    if inp.lengths is not None:
-        packed = (("batch_sizes", batch_sizes(inp.lengths)),)
+    listed = tensors["input"]
+    if listed.batch_sizes is not None:
+        packed = (("batch_sizes", listed.batch_sizes),)
+        if listed.batch_sizes_omitted:
+            total = len(listed.batch_sizes) + listed.batch_sizes_omitted
+            gap = {"at": LISTING_EDGE, "omitted": listed.batch_sizes_omitted, "total": total}
+            packed += (("batch_sizes_elided", gap),)
     nodes.append(Node("input", "input", "input", tensors["input"].shape, extra=packed))
     if spec.mode.is_cell:
         nodes.append(Node("cell", "cell", spec.mode.torch_class, extra=(("steps", 1),)))
@@ -37,7 +42,9 @@ def diagram(spec: LayerSpec, inp: InputSpec, tensor_list: list[TensorShape]) -> 
     last = spec.num_layers - 1
     wide = d * h_out
     source, source_width = "input", spec.input_size
-    for k in range(spec.num_layers):
+    # Above LISTING_LIMIT layers only the first and last LISTING_EDGE are drawn; the edge
+    # from the last drawn layer before the gap goes straight to the first after it.
+    for k in shown_indices(spec.num_layers):
         out_id = "output" if k == last else f"l{k}.output"
         for di, direction in enumerate(("forward", "reverse")[:d]):
             cell_id = f"l{k}.{direction}"
@@ -72,7 +79,8 @@ def diagram(spec: LayerSpec, inp: InputSpec, tensor_list: list[TensorShape]) -> 
             nodes.append(Node(drop_id, "dropout", "dropout", layer=k, extra=(("p", spec.dropout),)))
             edges.append(Edge(out_id, drop_id, "h_t", (*n, wide)))
             source = drop_id
-    return Diagram(tuple(nodes), tuple(edges))
+    omitted = max(0, spec.num_layers - LISTING_LIMIT)
+    return Diagram(tuple(nodes), tuple(edges), omitted)
 
 
 def _widths(spec: LayerSpec) -> list[tuple[str, int]]:

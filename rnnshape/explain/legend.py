@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from rnnshape.formulas import batch_sizes
+from rnnshape.formulas import LISTING_EDGE, listed_batch_sizes
 from rnnshape.spec import InputSpec, LayerSpec
 from rnnshape.text import DOT
 
@@ -135,7 +135,16 @@ def explanation_notes(spec: LayerSpec, inp: InputSpec) -> list[str]:
     if inp.lengths is not None:
         notes.append(
             f"packed: L = {inp.seq} is the longest length; at step t only batch_sizes[t] rows "
-            f"run, batch_sizes = {list(batch_sizes(inp.lengths))}; N = {inp.batch} above is "
+            f"run, batch_sizes = {_listing(*listed_batch_sizes(inp.lengths))}; N = {inp.batch} "
+            "above is "
             "batch_sizes[0]"
         )
     return notes
+
+
+def _listing(items: tuple[int, ...], omitted: int) -> str:
+    if not omitted:
+        return str(list(items))
+    head = ", ".join(map(str, items[:LISTING_EDGE]))
+    tail = ", ".join(map(str, items[LISTING_EDGE:]))
+    return f"[{head}, … {omitted:,} steps left out …, {tail}]"

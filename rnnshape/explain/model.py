@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rnnshape.formulas import LISTING_EDGE, LISTING_LIMIT
+
 
 @dataclass(frozen=True)
 class GateBlock:
@@ -120,15 +122,19 @@ class Edge:
 class Diagram:
     nodes: tuple[Node, ...]
     edges: tuple[Edge, ...]
+    layers_omitted: int = 0  # layers left out after the first LISTING_EDGE (elided)
 
     def node(self, node_id: str) -> Node:
         return next(n for n in self.nodes if n.id == node_id)
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "nodes": [n.to_dict() for n in self.nodes],
             "edges": [e.to_dict() for e in self.edges],
         }
+        if self.layers_omitted:
+            out["layers_elided"] = _elided(self.layers_omitted)
+        return out
 
 
 @dataclass(frozen=True)
@@ -139,10 +145,17 @@ class Explanation:
     equations: tuple[Equation, ...]
     diagram: Diagram
     notes: tuple[str, ...] = field(default=())
+    gates_omitted: int = 0  # gate blocks left out at index LISTING_EDGE (elided)
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "gates": [g.to_dict() for g in self.gates],
-            "equations": [e.to_dict() for e in self.equations],
-            "diagram": self.diagram.to_dict(),
-        }
+        out: dict[str, object] = {"gates": [g.to_dict() for g in self.gates]}
+        if self.gates_omitted:
+            out["gates_elided"] = _elided(self.gates_omitted, len(self.gates))
+        out["equations"] = [e.to_dict() for e in self.equations]
+        out["diagram"] = self.diagram.to_dict()
+        return out
+
+
+def _elided(omitted: int, shown: int = LISTING_LIMIT) -> dict[str, int]:
+    """The JSON marker of an elided listing (as ``rnnshape.report.elided_dict``)."""
+    return {"at": LISTING_EDGE, "omitted": omitted, "total": shown + omitted}

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 from rnnshape.errors import SpecError
 from rnnshape.render.formats import OutputFormat
 from rnnshape.render.tables import section_table
-from rnnshape.report import Dim, Report, dim_symbol, dim_value
+from rnnshape.report import LISTING_EDGE, Dim, Report, dim_symbol, dim_value
 from rnnshape.text import human_bytes, shape_text, short_count, tuple_text
 
 if TYPE_CHECKING:
@@ -57,7 +57,9 @@ def render_tables(report: Report, console: Console) -> None:
     params.add_column("from", overflow="fold")
     params.add_column("gates", overflow="fold")
     params.add_column("numel", justify="right", no_wrap=True)
-    for p in report.parameters:
+    for i, p in enumerate(report.parameters):
+        if report.parameters_omitted and i == LISTING_EDGE:
+            params.add_row(omitted_text(report.parameters_omitted, "parameters"), "", "", "", "")
         origin = f"{_dims_text(p.dims, dim_symbol)} = {_dims_text(p.dims, dim_value)}"
         params.add_row(
             p.name, shape_text(p.shape), origin, _gates_text(p.gates, p.role), f"{p.numel:,}"
@@ -83,7 +85,7 @@ def render_tables(report: Report, console: Console) -> None:
         dims = _dims_text(t.dims, dim_symbol)
         if t.batch_sizes is not None:
             shape = f"{shape}\npacked"
-            dims = f"{dims}\nbatch_sizes {list(t.batch_sizes)}"
+            dims = f"{dims}\nbatch_sizes {listing_text(t.batch_sizes, t.batch_sizes_omitted)}"
         tensors.add_row(t.name, t.direction, shape, dims, row.dtype, row.device)
     console.print(tensors)
     console.print()
@@ -202,3 +204,17 @@ def save_svg(report: Report, path: Path, width: int | None = None) -> None:
         console.save_svg(str(path), title=f"rnnshape: {report.spec.constructor()}")
     except OSError as exc:
         raise SpecError("svg", f"{str(path)!r} cannot be written: {exc.strerror or exc}") from exc
+
+
+def omitted_text(count: int, what: str) -> str:
+    """The marker of an elided listing: ``… 999,000 parameters left out …``."""
+    return f"… {count:,} {what} left out …"
+
+
+def listing_text(items: tuple[int, ...], omitted: int) -> str:
+    """``[3, 2, 1]``, or with the gap marked: ``[3, 2, …, 1, 1]`` (the gap's size given)."""
+    if not omitted:
+        return str(list(items))
+    head = ", ".join(map(str, items[:LISTING_EDGE]))
+    tail = ", ".join(map(str, items[LISTING_EDGE:]))
+    return f"[{head}, {omitted_text(omitted, 'steps')}, {tail}]"

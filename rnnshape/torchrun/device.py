@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rnnshape.errors import SpecError, UsageError
-from rnnshape.formulas import memory, run_memory_bytes
+from rnnshape.formulas import LISTING_LIMIT, memory, parameter_count, run_memory_bytes
 from rnnshape.spec import Dtype, InputSpec, LayerSpec, check_device_name
 from rnnshape.text import human_bytes
 
@@ -55,7 +55,15 @@ def check_fits(
     free: int | None,
     training: bool = False,
 ) -> None:
-    """Refuse, before allocating, a run that would not fit in the device's free memory."""
+    """Refuse, before allocating, a run that would not fit in the device's free memory, or
+    whose module has more parameter tensors than a run verifies (``LISTING_LIMIT``)."""
+    tensors = parameter_count(spec)
+    if tensors > LISTING_LIMIT:
+        raise UsageError(
+            f"{spec.constructor()} has {tensors:,} parameter tensors; a real run builds and "
+            f"verifies each one, up to {LISTING_LIMIT:,}: use --dry-run for its counts, "
+            "shapes and cost"
+        )
     if free is None:
         return
     need = run_memory_bytes(spec, inp, dtype)
