@@ -26,7 +26,14 @@ from rnnshape.formulas import (
     sequences,
     tensor_shapes,
 )
-from rnnshape.report import BenchFigures, BenchRequest, BenchTimes, Report, TensorRow
+from rnnshape.report import (
+    UNSTABLE_IQR_FRACTION,
+    BenchFigures,
+    BenchRequest,
+    BenchTimes,
+    Report,
+    TensorRow,
+)
 from rnnshape.spec import (
     Dtype,
     InputSpec,
@@ -38,6 +45,9 @@ from rnnshape.spec import (
     parse_dtype,
     spec_warnings,
 )
+
+# A real run estimated to take longer than this is refused unless the limit is raised.
+DEFAULT_MAX_SECONDS = 60.0
 
 if TYPE_CHECKING:
     from rnnshape.explain.model import Explanation
@@ -62,6 +72,8 @@ def inspect(
     backward: bool = False,
     progress: Callable[[int, int], None] | None = None,
     explain: bool = False,
+    max_seconds: float | None = DEFAULT_MAX_SECONDS,
+    started: Callable[[float], None] | None = None,
     **layer_options: object,
 ) -> Report:
     """Describe ``nn.<Mode>(...)`` on the given input; with ``run`` verify it against torch.
@@ -70,6 +82,9 @@ def inspect(
     ``dropout``, ``bidirectional``, ``proj_size``, ``nonlinearity``); ``None`` means not given.
     ``bench=N`` times N more passes (forward, or forward+backward with ``backward``);
     ``explain`` adds the equations, gate blocks and unrolled network.
+    A real run whose estimated time (build, forward pass, bench) is over ``max_seconds``
+    is refused before anything is allocated (``None``: no limit); ``started`` receives the
+    estimate, in seconds, just before the run starts.
     """
     spec = make_spec(mode, input_size, hidden_size, num_layers, **layer_options)
     inp = make_input(spec, seq=seq, batch=batch, unbatched=unbatched, lengths=lengths)
@@ -77,13 +92,22 @@ def inspect(
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise SpecError("seed", f"{seed} must be an integer from 0 to 2**63 - 1")
     request = bench_request(bench, backward, run)
+    limit = check_max_seconds(max_seconds)
     if not run:
         check_device_name(device)
         return build_report(spec, inp, device=device, dtype=kind.value, seed=seed, explain=explain)
     from rnnshape.torchrun.run import run as run_forward
 
     observation = run_forward(
-        spec, inp, device=device, dtype=kind, seed=seed, bench=request, progress=progress
+        spec,
+        inp,
+        device=device,
+        dtype=kind,
+        seed=seed,
+        bench=request,
+        progress=progress,
+        max_seconds=limit,
+        started=started,
     )
     return build_report(
         spec,
@@ -94,6 +118,17 @@ def inspect(
         observation=observation,
         explain=explain,
     )
+
+
+def check_max_seconds(max_seconds: float | None) -> float | None:
+    """Validate the time limit (no torch needed): a positive number of seconds, or None."""
+    if max_seconds is None:
+        return None
+    if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)):
+        raise SpecError("max_seconds", f"must be a number, got {max_seconds!r}", kind="wrong_type")
+    if not max_seconds > 0:  # also refuses NaN
+        raise SpecError("max_seconds", f"{max_seconds:g} must be a positive number of seconds")
+    return float(max_seconds)
 
 
 def bench_request(bench: int | None, backward: bool, run: bool) -> BenchRequest | None:
@@ -194,6 +229,7 @@ def bench_figures(spec: LayerSpec, inp: InputSpec, times: BenchTimes, flops: int
     import statistics
 
     median_ms = statistics.median(times.times_ms)
+    iqr_ms = interquartile_range(times.times_ms)
     seconds = max(median_ms / 1000.0, 1e-12)
     factor = BACKWARD_FLOPS_FACTOR if times.backward else 1
     return BenchFigures(
@@ -202,12 +238,25 @@ def bench_figures(spec: LayerSpec, inp: InputSpec, times: BenchTimes, flops: int
         backward=times.backward,
         median_ms=median_ms,
         min_ms=min(times.times_ms),
+        max_ms=max(times.times_ms),
+        iqr_ms=iqr_ms,
+        unstable=iqr_ms > UNSTABLE_IQR_FRACTION * median_ms,
         sequences_per_s=sequences(inp) / seconds,
         tokens_per_s=row_steps(spec, inp) / seconds,
         device=times.device,
         cudnn=times.cudnn,
         achieved_flops_per_s=flops * factor / seconds,
     )
+
+
+def interquartile_range(times: Sequence[float]) -> float:
+    """Q3 - Q1, interpolated within the data (inclusive method); 0 for one time."""
+    import statistics
+
+    if len(times) < 2:
+        return 0.0
+    q1, _, q3 = statistics.quantiles(times, n=4, method="inclusive")
+    return max(q3 - q1, 0.0)
 
 
 def verify(

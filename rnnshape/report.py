@@ -37,6 +37,7 @@ __all__ = [
     "Symbol",
     "TensorRow",
     "TensorShape",
+    "UNSTABLE_IQR_FRACTION",
     "dim_symbol",
     "dim_value",
     "elided_dict",
@@ -71,6 +72,10 @@ class BenchTimes(NamedTuple):
     cudnn: bool | None
 
 
+# As pyperf warns: a spread (IQR) over 10% of the median means the timings are not stable.
+UNSTABLE_IQR_FRACTION = 0.10
+
+
 class BenchFigures(NamedTuple):
     """The ``bench`` key of the JSON document: measured times and what follows from them."""
 
@@ -79,6 +84,9 @@ class BenchFigures(NamedTuple):
     backward: bool
     median_ms: float
     min_ms: float
+    max_ms: float
+    iqr_ms: float  # interquartile range (Q3 - Q1) of the timed passes
+    unstable: bool  # the IQR is over UNSTABLE_IQR_FRACTION of the median: a busy machine
     sequences_per_s: float
     tokens_per_s: float
     device: str

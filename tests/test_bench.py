@@ -150,19 +150,42 @@ def test_progress_bar_waits_one_second_and_needs_terminals(
     monkeypatch.setattr(cli.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    with cli.BenchProgress(enabled=True) as progress:
+    with cli.RunProgress(json_out=False) as progress:
         progress.update(1, 10)
         assert progress.bar is None  # under a second: nothing shown
         clock[0] += 1.5
         progress.update(2, 10)
         assert progress.bar is not None
         assert progress.bar.tasks[0].completed == 2 and progress.bar.tasks[0].total == 10
-    with cli.BenchProgress(enabled=False) as quiet:  # --json
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
+    with cli.RunProgress(json_out=True) as quiet:  # --json on a pipe
         clock[0] += 5
         quiet.update(3, 10)
+        quiet.show()
         assert quiet.bar is None
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
-    with cli.BenchProgress(enabled=True) as piped:
+    with cli.RunProgress(json_out=False) as piped:
         clock[0] += 5
         piped.update(3, 10)
         assert piped.bar is None
+
+
+def test_bench_reports_its_spread() -> None:
+    doc = bench_json("lstm", "6", "8", "--bench", "5")
+    bench = doc["bench"]
+    assert bench["min_ms"] <= bench["median_ms"] <= bench["max_ms"]
+    assert 0 <= bench["iqr_ms"] <= bench["max_ms"] - bench["min_ms"]
+    assert bench["unstable"] == (bench["iqr_ms"] > 0.1 * bench["median_ms"])
+
+
+def test_interquartile_range_and_the_busy_warning() -> None:
+    from rnnshape.cli.layer import unstable_bench_message
+    from rnnshape.pipeline import interquartile_range
+
+    assert interquartile_range([5.0]) == 0.0
+    assert interquartile_range([1.0, 2.0, 3.0, 4.0, 5.0]) == pytest.approx(2.0)
+    figures = rnnshape.inspect("gru", 4, 4, bench=3).bench
+    assert figures is not None
+    busy = figures._replace(median_ms=1.0, iqr_ms=0.5, max_ms=9.0, min_ms=0.9, unstable=True)
+    text = unstable_bench_message(busy)
+    assert "50% of the median" in text and "busy" in text and "--bench" in text

@@ -19,7 +19,7 @@ import typer
 
 from rnnshape.cli.exits import guard, session, warn
 from rnnshape.cli.options import JsonFlag
-from rnnshape.cli.progress import BenchProgress
+from rnnshape.cli.progress import RunProgress
 from rnnshape.errors import SpecError, UsageError
 from rnnshape.spec import OPTIONAL_KWARGS, Mode, modes_with
 
@@ -105,6 +105,15 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("dry_run", bool, False, "formulas only: no torch, nothing allocated", RUN, ("--dry-run",)),
     Opt("bench", int | None, None, "time N passes after warm-up", RUN, metavar="N"),
     Opt("backward", bool, False, "with --bench: time forward + backward", RUN, ("--backward",)),
+    # 60.0 is pipeline.DEFAULT_MAX_SECONDS, written out so that --help need not import it.
+    Opt(
+        "max_seconds",
+        float,
+        60.0,
+        "refuse a run estimated to take longer than S seconds",
+        RUN,
+        metavar="S",
+    ),
     Opt(
         "explain",
         bool,
@@ -240,7 +249,7 @@ def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) ->
             key: None if key in _OFF_MEANS_UNSET and not values[key] else values[key]
             for key in _LAYER_KEYS
         }
-        with BenchProgress(enabled=not json_out and values["bench"] is not None) as progress:
+        with RunProgress(json_out) as progress:
             report = inspect_layer(
                 mode,
                 input_size,
@@ -258,6 +267,8 @@ def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) ->
                 backward=values["backward"],
                 progress=progress.update,
                 explain=values["explain"],
+                max_seconds=values["max_seconds"],
+                started=progress.started,
                 **layer_options,
             )
         if session(ctx).short_lived:
@@ -267,6 +278,8 @@ def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) ->
             gc.freeze()
         for line in report.warnings:
             warn(line)
+        if report.bench is not None and report.bench.unstable:
+            warn(unstable_bench_message(report.bench))
         fmt = OutputFormat.JSON if json_out else OutputFormat.TABLE
         render(Document.REPORT, report, fmt, sys.stdout)
         if svg is not None:
@@ -274,6 +287,17 @@ def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) ->
 
             # The tables' picture: as the terminal shows them, or at 100 columns after JSON.
             save_svg(report, svg, width=100 if json_out else None)
+
+
+def unstable_bench_message(bench: Any) -> str:
+    """The busy-machine warning for a bench whose spread is over 10% of its median."""
+    share = 100 * bench.iqr_ms / bench.median_ms if bench.median_ms > 0 else float("inf")
+    return (
+        f"the timings are unstable: the interquartile range {bench.iqr_ms:.3f} ms is "
+        f"{share:.0f}% of the median {bench.median_ms:.3f} ms (max {bench.max_ms:.3f} ms, "
+        f"min {bench.min_ms:.3f} ms); the machine looks busy: close other programs or time "
+        "more passes with a larger --bench"
+    )
 
 
 def make_command(mode: Mode) -> Callable[..., None]:

@@ -163,6 +163,8 @@ def _render_cost(report: Report, console: Console) -> None:
     for what, value in (
         ("median latency", f"{bench.median_ms:.3f} ms"),
         ("min latency", f"{bench.min_ms:.3f} ms"),
+        ("max latency", f"{bench.max_ms:.3f} ms ({_ratio(bench.max_ms, bench.min_ms)} min)"),
+        ("spread (IQR)", f"{bench.iqr_ms:.3f} ms{' (unstable)' if bench.unstable else ''}"),
         ("sequences per second", f"{bench.sequences_per_s:,.1f}"),
         ("time steps per second", f"{bench.tokens_per_s:,.1f}"),
         ("achieved FLOP/s", f"{short_count(int(bench.achieved_flops_per_s))}FLOP/s"),
@@ -171,6 +173,10 @@ def _render_cost(report: Report, console: Console) -> None:
         timing.add_row(what, value)
     console.print(timing)
     console.print()
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}×" if b > 0 else "n/a"
 
 
 def emit_tables(report: Report, out: TextIO) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from rnnshape.errors import SpecError, UsageError
 from rnnshape.report import BenchRequest, BenchTimes
 from rnnshape.spec import Dtype, InputSpec, LayerSpec, check_device_name
+from rnnshape.text import short_count
 from rnnshape.torchrun.device import (
     available_memory_bytes,
     check_device_fits,
@@ -20,6 +21,7 @@ from rnnshape.torchrun.device import (
     resolve_device,
     torch_warnings,
 )
+from rnnshape.torchrun.estimate import RunEstimate, calibrate, duration_text, estimate_run
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,31 @@ def observation(
     )
 
 
+def check_time_fits(
+    torch: Any,
+    spec: LayerSpec,
+    inp: InputSpec,
+    dtype: Dtype,
+    device: str,
+    bench: BenchRequest | None,
+    max_seconds: float | None,
+) -> RunEstimate:
+    """Estimate the run's wall time; refuse it, before allocating, above ``max_seconds``."""
+    pace = calibrate(torch, device, dtype)
+    estimate = estimate_run(spec, inp, dtype, pace, bench)
+    if max_seconds is not None and estimate.seconds > max_seconds:
+        what = "forward pass" if estimate.passes == 1 else f"{estimate.passes:g} forward passes"
+        raise SpecError(
+            "max_seconds",
+            f"{max_seconds:g}: this run would take about {duration_text(estimate.seconds)} "
+            f"(estimate: {what} of {short_count(estimate.flops)}FLOPs each, at the "
+            f"{short_count(int(pace.flops_per_s))}FLOP/s measured on {device} at {dtype.value}); "
+            "use {dry_run} for the same shapes and counts instantly, a smaller {seq} or "
+            "{batch}, or raise {max_seconds}",
+        )
+    return estimate
+
+
 def _classify_failure(exc: Exception, spec: LayerSpec, dtype: str, device: str) -> Exception:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     lowered = text.lower()
@@ -137,9 +164,14 @@ def run(
     seed: int = 0,
     bench: BenchRequest | None = None,
     progress: Callable[[int, int], None] | None = None,
+    max_seconds: float | None = None,
+    started: Callable[[float], None] | None = None,
 ) -> Observation:
     """Build the module on ``device`` at ``dtype`` and run one seeded forward pass;
-    with ``bench``, then time repeated passes of the same module on the same input."""
+    with ``bench``, then time repeated passes of the same module on the same input.
+
+    Before allocating, the run's time is estimated (``torchrun.estimate``): above
+    ``max_seconds`` it is refused; otherwise ``started`` receives the estimate in seconds."""
     check_device_name(device)
     training = bench is not None and bench.backward
     if device in ("cpu", "mps"):
@@ -148,6 +180,12 @@ def run(
     torch = import_torch(notes)
     resolved = resolve_device(torch, device)
     check_device_fits(torch, spec, inp, dtype, device, resolved, training)
+    try:  # the calibration runs the dtype on the device first: its failures read the same
+        estimate = check_time_fits(torch, spec, inp, dtype, resolved, bench, max_seconds)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise _classify_failure(exc, spec, dtype.value, resolved) from exc
+    if started is not None:
+        started(estimate.seconds)
     tdtype = getattr(torch, dtype.value)
     try:
         with torch_warnings(notes):
