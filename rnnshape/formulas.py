@@ -286,6 +286,12 @@ def _seq(inp: InputSpec) -> int:
 # fewer for oneDNN's LSTM).
 RUN_OVERHEAD_BYTES = 16 * 2**20
 STEP_OVERHEAD_BYTES = 768
+# Before a real run, the time guard measures the device once (``torchrun.estimate``): a
+# CALIBRATION_GEMM³ matrix multiply (three such matrices) and a matrix-vector product with
+# a CALIBRATION_GEMV² matrix, at the run's dtype. The memory estimate counts them too.
+CALIBRATION_GEMM = 512
+CALIBRATION_GEMV = 2048
+CALIBRATION_ELEMENTS = 3 * CALIBRATION_GEMM**2 + CALIBRATION_GEMV**2 + 2 * CALIBRATION_GEMV
 
 
 def run_memory_bytes(
@@ -303,7 +309,7 @@ def run_memory_bytes(
     if tensors is None:
         tensors = tensor_shapes(spec, inp)
     elements = sum(t.numel for t in tensors)
-    overhead = RUN_OVERHEAD_BYTES
+    overhead = RUN_OVERHEAD_BYTES + CALIBRATION_ELEMENTS * dtype.itemsize
     if spec.mode.is_cell:
         rows = 1 if inp.unbatched else _batch(inp)
         work = 2 * rows * spec.gate_rows

@@ -127,6 +127,9 @@ def check_time_fits(
     pace = calibrate(torch, device, dtype)
     estimate = estimate_run(spec, inp, dtype, pace, bench)
     if max_seconds is not None and estimate.seconds > max_seconds:
+        pace = calibrate(torch, device, dtype, again=True)  # a refusal is worth a second look
+        estimate = estimate_run(spec, inp, dtype, pace, bench)
+    if max_seconds is not None and estimate.seconds > max_seconds:
         what = "forward pass" if estimate.passes == 1 else f"{estimate.passes:g} forward passes"
         raise SpecError(
             "max_seconds",
