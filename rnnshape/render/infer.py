@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.checkpoint import CheckpointFormat, InferredModule, InferResult
 from rnnshape.render.formats import OutputFormat
-from rnnshape.text import plural
+from rnnshape.text import one_line, plural
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -87,7 +87,7 @@ def render_tables(result: InferResult, console: Console) -> None:
     from rich.text import Text
 
     header = Text()
-    header.append(result.file, style="bold")
+    header.append(one_line(result.file), style="bold")
     header.append(
         f": {_FORMAT_LABEL[result.format]} · {result.num_tensors} tensors · "
         f"{plural(len(result.modules), 'recurrent module')}"
@@ -107,22 +107,27 @@ def render_tables(result: InferResult, console: Console) -> None:
         )
         table.add_column(no_wrap=True, style="dim")
         table.add_column(overflow="fold")
-        table.add_row("prefix", repr(module.prefix))
+        rows = [("prefix", repr(module.prefix))]
         if module.container is not None:
-            table.add_row("container", repr(module.container))
-        table.add_row("constructor", module.spec.constructor())
-        table.add_row("command", module.command())
-        table.add_row("parameters", f"{module.num_parameters:,}")
-        table.add_row("dtype", module.dtype)
+            rows.append(("container", repr(module.container)))
+        rows += [
+            ("constructor", module.spec.constructor()),
+            ("command", module.command()),
+            ("parameters", f"{module.num_parameters:,}"),
+            ("dtype", module.dtype),
+        ]
         if module.unknown:
-            table.add_row(
-                "unknown", f"{', '.join(module.unknown)}: not stored in the weights (defaults)"
+            rows.append(
+                ("unknown", f"{', '.join(module.unknown)}: not stored in the weights (defaults)")
             )
+        for label, value in rows:
+            # Text, not a str: what the file says is never read as Rich markup or emoji codes.
+            table.add_row(label, Text(one_line(value)))
         console.print(table)
 
 
 def _title(module: InferredModule) -> str:
-    return f"{module.prefix.removesuffix('.') or '(top level)'} · {module.module}"
+    return one_line(f"{module.prefix.removesuffix('.') or '(top level)'} · {module.module}")
 
 
 def _render_table(result: InferResult, stream: TextIO) -> None:
