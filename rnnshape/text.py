@@ -3,7 +3,7 @@ for the core's messages (a memory refusal names bytes too), hence at the bottom 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 DOT = "·"  # the docs' D * H_out, written as a product
 
@@ -51,3 +51,32 @@ def short_count(n: int) -> str:
 def plural(count: int, word: str) -> str:
     """``1 problem``, ``2 problems``."""
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+# What a terminal may obey rather than show: C0 and C1 controls and DEL (Cc), format
+# characters such as the bidi overrides U+202E and U+2066 (Cf), the line and paragraph
+# separators U+2028/U+2029 (Zl, Zp), and lone surrogates (Cs), which cannot be encoded.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(char: str, category: Callable[[str], str]) -> str:
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    if category(char) not in _UNSAFE_CATEGORIES:
+        return char
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def one_line(text: str) -> str:
+    """Text from a file or a flag, safe for one terminal line: ``\\x1b``, ``\\r``,
+    ``\\u2028``, ``\\ud800`` written as such escapes; everything else, and a string without
+    them, unchanged. Backslashes stay as they are, so escaping twice changes nothing."""
+    if text.isprintable():  # the usual case; isprintable is False for every unsafe character
+        return text
+    from unicodedata import category  # only for text that needs it: start-up stays lean
+
+    return "".join(_escape_char(c, category) for c in text)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import typer
 
 from rnnshape.errors import EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_USAGE, RnnShapeError, SpecError
+from rnnshape.text import one_line
 
 
 class Session:
@@ -45,7 +46,13 @@ def session(ctx: typer.Context) -> Session:
 
 
 def warn(message: str) -> None:
-    sys.stderr.write(f"warning: {message}\n")
+    """One ``warning:`` line on stderr; what a file or flag put in it is shown escaped."""
+    sys.stderr.write(f"warning: {one_line(message)}\n")
+
+
+def error(message: str) -> None:
+    """One ``error:`` line on stderr; what a file or flag put in it is shown escaped."""
+    sys.stderr.write(f"error: {one_line(message)}\n")
 
 
 def _debug_env() -> bool:
@@ -76,13 +83,13 @@ def guard(ctx: typer.Context) -> Iterator[None]:
         raise
     except (RnnShapeError, KeyboardInterrupt) as exc:
         message, code = describe(exc)
-        sys.stderr.write(f"error: {message}\n")
+        error(message)
         raise typer.Exit(code) from None
     except Exception as exc:
         if session(ctx).debug or _debug_env():
             raise
         message, code = describe(exc)
-        sys.stderr.write(f"error: {message}\n")
+        error(message)
         raise typer.Exit(code) from None
 
 
@@ -101,13 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        sys.stderr.write("error: interrupted\n")
+        error("interrupted")
         return EXIT_INTERRUPTED
     except typer.TyperException as exc:  # Typer's usage errors (bad option, missing argument)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        sys.stderr.write(f"error: {message}\n")
+        error(message)
         ctx = getattr(exc, "ctx", None)
         if ctx is not None:
-            sys.stderr.write(f"Try '{ctx.command_path} --help' for help.\n")
+            sys.stderr.write(f"Try '{one_line(ctx.command_path)} --help' for help.\n")
         return int(getattr(exc, "exit_code", EXIT_USAGE))
     return int(result) if isinstance(result, int) else 0

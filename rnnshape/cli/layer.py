@@ -213,14 +213,26 @@ def parse_int_argument(param: str, text: str | None) -> int | None:
 
 
 def check_svg_path(svg: Path | None) -> None:
-    """Refuse, before any work, an --svg path that cannot be written."""
+    """Refuse, before any work, an --svg path that is not an .svg file that can be written."""
     if svg is None:
         return
-    if svg.is_dir():
-        raise SpecError("svg", f"{str(svg)!r} is a directory; give a file name such as lstm.svg")
-    parent = svg.parent if str(svg.parent) else Path(".")
-    if not parent.is_dir():
-        raise SpecError("svg", f"{str(svg)!r}: the folder {str(parent)!r} does not exist")
+    import os
+
+    shown = repr(str(svg))
+    target = Path(os.path.realpath(svg))  # a symlink's file is what gets replaced
+    if svg.suffix.lower() != ".svg" or target.suffix.lower() != ".svg":
+        named = f" (a link to {str(target)!r})" if target.name != svg.name else ""
+        raise SpecError(
+            "svg", f"{shown}{named} does not end in .svg; give a file name such as lstm.svg"
+        )
+    if target.is_dir():
+        raise SpecError("svg", f"{shown} is a directory; give a file name such as lstm.svg")
+    if target.exists() and not target.is_file():
+        raise SpecError("svg", f"{shown} exists and is not a regular file")
+    if not target.parent.is_dir():
+        raise SpecError("svg", f"{shown}: the folder {str(target.parent)!r} does not exist")
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise SpecError("svg", f"{shown}: the folder {str(target.parent)!r} is not writable")
 
 
 def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) -> None:
@@ -280,13 +292,14 @@ def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) ->
             warn(line)
         if report.bench is not None and report.bench.unstable:
             warn(unstable_bench_message(report.bench))
-        fmt = OutputFormat.JSON if json_out else OutputFormat.TABLE
-        render(Document.REPORT, report, fmt, sys.stdout)
         if svg is not None:
             from rnnshape.render.report import save_svg
 
+            # Before stdout: a picture that cannot be written is an error with nothing printed.
             # The tables' picture: as the terminal shows them, or at 100 columns after JSON.
             save_svg(report, svg, width=100 if json_out else None)
+        fmt = OutputFormat.JSON if json_out else OutputFormat.TABLE
+        render(Document.REPORT, report, fmt, sys.stdout)
 
 
 def unstable_bench_message(bench: Any) -> str:

@@ -10,7 +10,7 @@ from typing import TextIO
 from rnnshape._version import SCHEMA_VERSION, __version__
 from rnnshape.check import CheckProblem, CheckRun, SpecResult, config_list_text
 from rnnshape.render.formats import OutputFormat
-from rnnshape.text import plural
+from rnnshape.text import one_line, plural
 
 
 def _where(problem: CheckProblem) -> str:
@@ -24,11 +24,14 @@ def _where(problem: CheckProblem) -> str:
 def result_lines(result: SpecResult) -> list[str]:
     """``path::name: ok ...``, or one ``path::name: [line N: ]message`` per broken rule."""
     if result.ok:
-        return [
+        lines = [
             f"{result.label}: ok {result.module}, {result.num_parameters} parameters, "
             f"{result.output_name} {config_list_text(result.output_shape or ())}"
         ]
-    return [f"{result.label}: {_where(p)}{p.message}" for p in result.problems]
+    else:
+        lines = [f"{result.label}: {_where(p)}{p.message}" for p in result.problems]
+    # Labels, keys and messages quote the files: a newline there must not forge a line.
+    return [one_line(line) for line in lines]
 
 
 def summary_line(run: CheckRun) -> str:
@@ -40,7 +43,7 @@ def summary_line(run: CheckRun) -> str:
 
 def warning_lines(run: CheckRun) -> list[str]:
     """Warnings (torch accepts it, but probably not what was meant), labelled, for stderr."""
-    return [f"{r.label}: {w}" for r in run.results for w in r.warnings]
+    return [one_line(f"{r.label}: {w}") for r in run.results for w in r.warnings]
 
 
 def _result_dict(result: SpecResult) -> dict[str, object]:
@@ -87,7 +90,8 @@ def _emit_lines(run: CheckRun, stream: TextIO) -> None:
 
 
 def _emit_json(run: CheckRun, stream: TextIO) -> None:
-    stream.write(json.dumps(check_document(run), indent=2, ensure_ascii=False) + "\n")
+    # ASCII only: the exact text, with controls, U+2028 and lone surrogates as JSON escapes.
+    stream.write(json.dumps(check_document(run), indent=2) + "\n")
 
 
 # Every format a check prints: one line per spec or broken rule, or the JSON document.

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.checkpoint import CheckpointFormat, InferredModule, InferResult
 from rnnshape.render.formats import OutputFormat
-from rnnshape.text import plural
+from rnnshape.text import one_line, plural
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -102,7 +102,7 @@ def render_tables(result: InferResult, console: Console) -> None:
     from rich.text import Text
 
     header = Text()
-    header.append(result.file, style="bold")
+    header.append(one_line(result.file), style="bold")
     header.append(
         f": {_FORMAT_LABEL[result.format]} · {result.num_tensors} tensors · "
         f"{plural(len(result.modules), 'recurrent module')}"
@@ -112,7 +112,9 @@ def render_tables(result: InferResult, console: Console) -> None:
     console.print(header, soft_wrap=True)  # a long path stays on one line
     if result.skipped_objects:
         held = ", ".join(f"{s.type} ×{s.count}" for s in result.skipped_objects)
-        console.print(Text(f"also holds (not loaded, nothing run): {held}"), soft_wrap=True)
+        console.print(
+            Text(one_line(f"also holds (not loaded, nothing run): {held}")), soft_wrap=True
+        )
     for module in result.modules:
         console.print()
         table = Table(
@@ -125,17 +127,22 @@ def render_tables(result: InferResult, console: Console) -> None:
         )
         table.add_column(no_wrap=True, style="dim")
         table.add_column(overflow="fold")
-        table.add_row("prefix", repr(module.prefix))
+        rows = [("prefix", repr(module.prefix))]
         if module.container is not None:
-            table.add_row("container", repr(module.container))
-        table.add_row("constructor", module.spec.constructor())
-        table.add_row("command", module.command())
-        table.add_row("parameters", f"{module.num_parameters:,}")
-        table.add_row("dtype", module.dtype)
+            rows.append(("container", repr(module.container)))
+        rows += [
+            ("constructor", module.spec.constructor()),
+            ("command", module.command()),
+            ("parameters", f"{module.num_parameters:,}"),
+            ("dtype", module.dtype),
+        ]
         if module.unknown:
-            table.add_row(
-                "unknown", f"{', '.join(module.unknown)}: not stored in the weights (defaults)"
+            rows.append(
+                ("unknown", f"{', '.join(module.unknown)}: not stored in the weights (defaults)")
             )
+        for label, value in rows:
+            # Text, not a str: what the file says is never read as Rich markup or emoji codes.
+            table.add_row(label, Text(one_line(value)))
         _add_onnx_rows(table, module)
         console.print(table)
 
@@ -147,7 +154,7 @@ def _add_onnx_rows(table: Table, module: InferredModule) -> None:
         return
     from rich.text import Text
 
-    table.add_row("graph", Text(repr(node.graph) + (" (main)" if not node.graph else "")))
+    table.add_row("graph", Text(one_line(repr(node.graph)) + (" (main)" if not node.graph else "")))
     attributes = [f"direction={node.direction}", f"layout={node.layout}"]
     if node.linear_before_reset is not None:
         attributes.append(f"linear_before_reset={node.linear_before_reset}")
@@ -157,7 +164,7 @@ def _add_onnx_rows(table: Table, module: InferredModule) -> None:
     )
     table.add_row("gate order", gates)
     inputs = ", ".join(f"{role}={name!r}" for role, name in node.inputs.items() if name)
-    table.add_row("inputs", Text(inputs))
+    table.add_row("inputs", Text(one_line(inputs)))
 
 
 def render_onnx_explain(result: InferResult, stream: TextIO) -> None:
@@ -194,7 +201,7 @@ def render_onnx_explain(result: InferResult, stream: TextIO) -> None:
 
 
 def _title(module: InferredModule) -> str:
-    return f"{module.prefix.removesuffix('.') or '(top level)'} · {module.module}"
+    return one_line(f"{module.prefix.removesuffix('.') or '(top level)'} · {module.module}")
 
 
 def _render_table(result: InferResult, stream: TextIO) -> None:

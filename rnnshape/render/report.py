@@ -197,7 +197,11 @@ RENDERERS: dict[OutputFormat, Callable[[Report, TextIO], None]] = {
 
 
 def save_svg(report: Report, path: Path, width: int | None = None) -> None:
-    """Save the tables as an SVG picture (``width`` columns; default: the terminal's)."""
+    """Save the tables as an SVG picture (``width`` columns; default: the terminal's).
+
+    Written to a new file beside the target, then renamed into place: a write that fails
+    (a full disk) leaves whatever was at ``path`` untouched.
+    """
     import io
 
     from rich.console import Console
@@ -206,8 +210,9 @@ def save_svg(report: Report, path: Path, width: int | None = None) -> None:
     columns = width if width is not None else Console().width
     console = Console(file=io.StringIO(), width=columns, record=True, soft_wrap=False)
     render_tables(report, console)
+    picture = console.export_svg(title=f"rnnshape: {report.spec.constructor()}")
     try:
-        console.save_svg(str(path), title=f"rnnshape: {report.spec.constructor()}")
+        write_replacing(path, picture)
     except OSError as exc:
         raise SpecError("svg", f"{str(path)!r} cannot be written: {exc.strerror or exc}") from exc
 
@@ -224,3 +229,35 @@ def listing_text(items: tuple[int, ...], omitted: int) -> str:
     head = ", ".join(map(str, items[:LISTING_EDGE]))
     tail = ", ".join(map(str, items[LISTING_EDGE:]))
     return f"[{head}, {omitted_text(omitted, 'steps')}, {tail}]"
+
+
+def write_replacing(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file in the target's folder, then rename it onto the
+    target (through a symlink, onto the file it names); on any failure remove the temporary
+    file and leave the target as it was."""
+    import os
+    import secrets
+    import stat
+
+    target = Path(os.path.realpath(path))
+    try:
+        mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = None
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    # 0o666 less the umask, as open() would create the file; an existing file keeps its mode.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())  # a full disk shows here at the latest, before the rename
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise

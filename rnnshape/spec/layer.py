@@ -129,13 +129,14 @@ _VALIDATORS: dict[str, Callable[[object, dict[str, object]], object]] = {
 assert tuple(_VALIDATORS) == OPTIONAL_KWARGS, "one validator per optional keyword"
 
 
-_DEVICE_RE = re.compile(r"^(cpu|mps|auto|cuda(:\d+)?)$")
+# Matched whole (fullmatch: ``$`` would let a trailing newline through), ASCII digits only.
+_DEVICE_RE = re.compile(r"cpu|mps|auto|cuda(:[0-9]+)?")
 
 
 def check_device_name(device: str) -> str:
     """Reject a device string that is none of cpu, cuda, cuda:N, mps, auto (no torch needed;
     whether the device exists here is the torch run's question)."""
-    if not _DEVICE_RE.match(device):
+    if not isinstance(device, str) or not _DEVICE_RE.fullmatch(device):
         raise SpecError("device", f"{device!r} must be cpu, cuda, cuda:N, mps or auto")
     return device
 
