@@ -20,8 +20,10 @@ if TYPE_CHECKING:
         parameter_shapes,
         tensor_shapes,
     )
+    from rnnshape.model_pipeline import inspect_model
     from rnnshape.pipeline import inspect, inspect_module
     from rnnshape.report import Report
+    from rnnshape.report_model import ModelReport
     from rnnshape.spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec
 
 # Where each public name lives.
@@ -35,7 +37,9 @@ _HOME = {
     ),
     "inspect": "pipeline",
     "inspect_module": "pipeline",
+    "inspect_model": "model_pipeline",
     "Report": "report",
+    "ModelReport": "report_model",
     **dict.fromkeys(("Dtype", "InputSpec", "LayerSpec", "Mode", "make_input", "make_spec"), "spec"),
 }
 
@@ -54,6 +58,7 @@ __all__ = [
     "InputSpec",
     "LayerSpec",
     "Mode",
+    "ModelReport",
     "ParameterShape",
     "Report",
     "RnnShapeError",
@@ -65,6 +70,7 @@ __all__ = [
     "check_files",
     "infer_checkpoint",
     "inspect",
+    "inspect_model",
     "inspect_module",
     "make_input",
     "make_spec",

@@ -15,6 +15,7 @@ SCHEMAS = {
     "check": "check-v1.schema.json",
     "check-report": "check-report-v1.schema.json",
     "infer": "infer-v1.schema.json",
+    "model": "model-v1.schema.json",
 }
 
 
@@ -23,9 +24,10 @@ def schema_command(
     which: Annotated[
         str,
         typer.Argument(
-            metavar="[report|check|check-report|infer]",
+            metavar="[report|check|check-report|infer|model]",
             help="report: `rnnshape <mode> --json`; check: the spec format of config files; "
-            "check-report: `rnnshape check --json`; infer: `rnnshape infer --json`",
+            "check-report: `rnnshape check --json`; infer: `rnnshape infer --json`; "
+            "model: `rnnshape.inspect_model(...).to_dict()`",
         ),
     ] = "report",
 ) -> None:

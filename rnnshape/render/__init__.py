@@ -18,11 +18,12 @@ __all__ = ["DOCUMENTS", "Document", "OutputFormat", "render", "renderers"]
 
 
 class Document(str, Enum):
-    """What a command prints: a layer's report, a check run, an infer result."""
+    """What is printed: a layer's report, a check run, an infer result, a model's report."""
 
     REPORT = "report"
     CHECK = "check"
     INFER = "infer"
+    MODEL = "model"
 
 
 # The module of each document's renderers.
@@ -30,6 +31,7 @@ DOCUMENTS: dict[Document, str] = {
     Document.REPORT: "rnnshape.render.report",
     Document.CHECK: "rnnshape.render.check",
     Document.INFER: "rnnshape.render.infer",
+    Document.MODEL: "rnnshape.render.model",
 }
 
 
@@ -41,5 +43,5 @@ def renderers(document: Document) -> dict[OutputFormat, Callable[[Any, TextIO], 
 
 
 def render(document: Document, value: Any, fmt: OutputFormat, out: TextIO) -> None:
-    """Write ``value`` (a Report, CheckRun or InferResult) to ``out`` as ``fmt``."""
+    """Write ``value`` (a Report, CheckRun, InferResult or ModelReport) to ``out`` as ``fmt``."""
     renderers(document)[fmt](value, out)

@@ -10,13 +10,21 @@ from rnnshape.torchrun.device import import_torch, torch_warnings
 from rnnshape.torchrun.run import Observation, forward, initial_states, observation
 
 
-def mode_of(module: Any) -> Mode:
-    """The family of a torch module, by the torch class it is an instance of."""
+def recurrent_mode(module: Any) -> Mode | None:
+    """The family of a torch module if it is one of the six recurrent classes (or a subclass)."""
     from torch import nn
 
     for mode in Mode:
         if isinstance(module, getattr(nn, mode.torch_class)):
             return mode
+    return None
+
+
+def mode_of(module: Any) -> Mode:
+    """The family of a torch module, by the torch class it is an instance of."""
+    mode = recurrent_mode(module)
+    if mode is not None:
+        return mode
     known = ", ".join(f"nn.{m.torch_class}" for m in Mode)
     raise UsageError(f"{type(module).__name__} is not a recurrent module rnnshape knows ({known})")
 

@@ -82,18 +82,30 @@ def forward(
     """One pass under inference mode; every tensor in and out, by the formulas' names."""
     with torch.inference_mode():
         result = module(x, hx_of(spec, states))
-    seen = {"input": observe_tensor(x)}
-    seen.update({name: observe_tensor(t) for name, t in states.items()})
+    return observed_pass(spec, x, states, result)
+
+
+def final_states(spec: LayerSpec, result: Any) -> dict[str, Any]:
+    """The states a pass returned, by name: ``h_n`` (``c_n``) for a layer, ``h_1`` for a cell."""
     names = spec.mode.family.states
     if spec.mode.is_cell:
         finals, suffix = result, "_1"
     else:
-        seen["output"] = observe_tensor(result[0])
         finals, suffix = result[1], "_n"
     if len(names) == 1:
         finals = (finals,)
-    for state, tensor in zip(names, finals, strict=True):
-        seen[f"{state}{suffix}"] = observe_tensor(tensor)
+    return {f"{state}{suffix}": t for state, t in zip(names, finals, strict=True)}
+
+
+def observed_pass(
+    spec: LayerSpec, x: Any, states: dict[str, Any], result: Any
+) -> dict[str, ObservedTensor]:
+    """Every tensor in and out of one pass (``forward``'s result), by the formulas' names."""
+    seen = {"input": observe_tensor(x)}
+    seen.update({name: observe_tensor(t) for name, t in states.items()})
+    if not spec.mode.is_cell:
+        seen["output"] = observe_tensor(result[0])
+    seen.update({name: observe_tensor(t) for name, t in final_states(spec, result).items()})
     return seen
 
 
