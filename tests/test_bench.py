@@ -73,7 +73,9 @@ def test_bench_table_without_a_terminal_has_no_progress_bar() -> None:
     result = runner.invoke(app, ["lstm", "6", "8", "--bench", "3"])
     assert result.exit_code == 0
     assert "median latency" in result.stdout
-    assert result.stderr == ""
+    # Nothing but, on a busy machine, the unstable-timings warning: no bar, no spinner.
+    lines = [line for line in result.stderr.splitlines() if line]
+    assert all(line.startswith("warning: the timings are unstable") for line in lines), lines
 
 
 @pytest.mark.parametrize(
