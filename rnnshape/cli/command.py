@@ -59,8 +59,10 @@ def check_arguments(command: Any, ctx: typer.Context, args: list[str]) -> None:
             _unknown_option(ctx, name, arguments, options, hidden)
         if param is None:
             continue
-        if param.is_flag and not param.hidden and (
-            has_value or (following is not None and following.lower() in _SWITCH_VALUES)
+        if (
+            param.is_flag
+            and not param.hidden
+            and (has_value or (following is not None and following.lower() in _SWITCH_VALUES))
         ):
             given = token if has_value else f"{token} {following}"
             spelled = _switch_spelling(param)

@@ -205,7 +205,9 @@ def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) ->
     json_out, svg = bool(values["json"]), values["svg"]
     with guard(ctx):
         check_svg_path(svg)
-        sizes = [parse_int(name, values[name]) for name in ("input_size", "hidden_size", "num_layers")]
+        sizes = [
+            parse_int(name, values[name]) for name in ("input_size", "hidden_size", "num_layers")
+        ]
         integers = {key: parse_int(key, values[key]) for key in _INTEGER_KEYS}
         if mode.is_cell and values["num_layers"] is not None:
             raise SpecError(
@@ -234,7 +236,7 @@ def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) ->
                 lengths=parse_lengths(values["lengths"]),
                 device=values["device"],
                 dtype=values["dtype"],
-                seed=integers["seed"],
+                seed=integers["seed"] or 0,  # --seed has a default
                 run=not values["dry_run"],
                 bench=integers["bench"],
                 backward=values["backward"],

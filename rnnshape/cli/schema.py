@@ -40,6 +40,6 @@ def schema_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("schema", cls=Command, epilog="Example: rnnshape schema check > rnnshape-spec.schema.json")(
-        schema_command
-    )
+    app.command(
+        "schema", cls=Command, epilog="Example: rnnshape schema check > rnnshape-spec.schema.json"
+    )(schema_command)
