@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from rnnshape._version import SCHEMA_VERSION, __version__
 from rnnshape.explain.legend import Symbol
-from rnnshape.formulas import Cost, Dim, Memory, ParameterShape, TensorShape
+from rnnshape.formulas import Cost, Dim, Memory, ParameterShape, TensorShape, memory_groups
 from rnnshape.spec import InputSpec, LayerSpec
 from rnnshape.text import product_text
 
@@ -146,6 +146,12 @@ class Report(NamedTuple):
     def module(self) -> str:
         """The torch class: ``LSTM`` (the JSON's ``module``)."""
         return self.spec.mode.torch_class
+
+    @property
+    def memory_tensors(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The tensors counted in ``memory.state_bytes`` and ``memory.output_bytes``, by name:
+        the family's own states (``h_0, h_n`` for a GRU, ``h_1`` out of an RNNCell)."""
+        return memory_groups(self.spec, [row.tensor for row in self.tensors])
 
     def tensor(self, name: str) -> TensorRow:
         return next(row for row in self.tensors if row.tensor.name == name)

@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.errors import SpecError
 from rnnshape.render.formats import OutputFormat
-from rnnshape.render.tables import section_table
+from rnnshape.render.tables import PIPED_UNLIMITED, output_console, section_table
 from rnnshape.report import Dim, Report, dim_symbol, dim_value
 from rnnshape.text import human_bytes, shape_text, short_count, tuple_text
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+    from rich.measure import Measurement
+    from rich.table import Table
 
 
 def _dims_text(dims: tuple[Dim, ...], spell: Callable[[Dim], str]) -> str:
@@ -32,8 +34,9 @@ def render_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2) + "\n"
 
 
-def render_tables(report: Report, console: Console) -> None:
-    """Header, parameters, tensors, legend and notes as Rich renderables."""
+def _sections(report: Report) -> list[RenderableType]:
+    """Header, parameters, tensors, cost, memory, bench and legend: what ``render_tables``
+    prints, built first so that a pipe can be laid out as wide as they are."""
     from rich.table import Table
     from rich.text import Text
 
@@ -48,27 +51,10 @@ def render_tables(report: Report, console: Console) -> None:
     if report.seed is not None and report.ran_forward:
         header.append(f" · seed {report.seed}")
     header.append(f"\n{status}", style="dim")
-    console.print(header)
-    console.print()
 
-    params = section_table("Parameters (named_parameters() order)")
-    params.add_column("name", no_wrap=True, style="cyan")
-    params.add_column("shape", no_wrap=True)
-    params.add_column("from", overflow="fold")
-    params.add_column("gates", overflow="fold")
-    params.add_column("numel", justify="right", no_wrap=True)
-    for p in report.parameters:
-        origin = f"{_dims_text(p.dims, dim_symbol)} = {_dims_text(p.dims, dim_value)}"
-        params.add_row(
-            p.name, shape_text(p.shape), origin, _gates_text(p.gates, p.role), f"{p.numel:,}"
-        )
-    params.caption = (
-        f"{report.num_parameters:,} parameters · "
-        f"{human_bytes(report.parameter_bytes)} at {report.dtype}"
-    )
-    params.caption_justify = "left"
-    console.print(params)
-    console.print()
+    # The gates never break ("project/ion") while the table fits with every word whole;
+    # in a console too narrow even for that, today's folding is the fallback.
+    params = _Fitted(_parameter_table(report, gates_wrap=False), _parameter_table(report, True))
 
     tensors = section_table("Tensors of one forward pass")
     tensors.add_column("tensor", no_wrap=True, style="cyan")
@@ -85,10 +71,6 @@ def render_tables(report: Report, console: Console) -> None:
             shape = f"{shape}\npacked"
             dims = f"{dims}\nbatch_sizes {list(t.batch_sizes)}"
         tensors.add_row(t.name, t.direction, shape, dims, row.dtype, row.device)
-    console.print(tensors)
-    console.print()
-
-    _render_cost(report, console)
 
     legend = Table(
         title="Symbols", box=None, title_justify="left", show_header=False, pad_edge=False
@@ -98,9 +80,65 @@ def render_tables(report: Report, console: Console) -> None:
     legend.add_column(overflow="fold", style="dim")
     for s in report.symbols:
         legend.add_row(s.name, str(s.value), s.meaning)
-    console.print(legend)
-    for note in report.notes:
-        console.print(Text(f"note: {note}"))
+    sections: list[RenderableType] = [header, "", params, "", tensors, ""]
+    sections += _cost_sections(report)
+    sections.append(legend)
+    sections += [Text(f"note: {note}") for note in report.notes]
+    return sections
+
+
+def _parameter_table(report: Report, gates_wrap: bool) -> Table:
+    params = section_table("Parameters (named_parameters() order)")
+    params.add_column("name", no_wrap=True, style="cyan")
+    # Either the shape may wrap between its numbers and the gates never, or (the fallback
+    # for a console too narrow for every word whole) the shape never and the gates fold.
+    params.add_column("shape", overflow="fold", no_wrap=gates_wrap)
+    params.add_column("from", overflow="fold")
+    params.add_column("gates", overflow="fold", no_wrap=not gates_wrap)
+    params.add_column("numel", justify="right", no_wrap=True)
+    for p in report.parameters:
+        origin = f"{_dims_text(p.dims, dim_symbol)} = {_dims_text(p.dims, dim_value)}"
+        params.add_row(
+            p.name, shape_text(p.shape), origin, _gates_text(p.gates, p.role), f"{p.numel:,}"
+        )
+    params.caption = (
+        f"{report.num_parameters:,} parameters · "
+        f"{human_bytes(report.parameter_bytes)} at {report.dtype}"
+    )
+    params.caption_justify = "left"
+    return params
+
+
+class _Fitted:
+    """The first table whose every word fits whole in the width, else the last one."""
+
+    def __init__(self, *choices: Table) -> None:
+        self.choices = choices
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.measure import Measurement
+
+        unlimited = options.update_width(PIPED_UNLIMITED)  # Measurement.get clamps to the width
+        for table in self.choices[:-1]:
+            if Measurement.get(console, unlimited, table).minimum <= options.max_width:
+                yield table
+                return
+        yield self.choices[-1]
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        from rich.measure import Measurement
+
+        return Measurement.get(console, options, self.choices[0])
+
+
+def render_tables(report: Report, console: Console) -> None:
+    """Header, parameters, tensors, legend and notes as Rich renderables."""
+    _print(report, _sections(report), console)
+
+
+def _print(report: Report, sections: list[RenderableType], console: Console) -> None:
+    for section in sections:
+        console.print(section)
     if report.explanation is not None:
         from rnnshape.render.explain import render_explain
 
@@ -108,8 +146,8 @@ def render_tables(report: Report, console: Console) -> None:
         render_explain(report.explanation, report.spec, report.input, console)
 
 
-def _render_cost(report: Report, console: Console) -> None:
-
+def _cost_sections(report: Report) -> list[RenderableType]:
+    sections: list[RenderableType] = []
     c = report.cost
     table = section_table("Cost of one forward pass (1 MAC = 2 FLOPs)")
     table.add_column("term", overflow="fold")
@@ -126,10 +164,10 @@ def _render_cost(report: Report, console: Console) -> None:
     ]
     for term, count, unit in rows:
         table.add_row(term, f"{count:,}", short_count(count), unit)
-    console.print(table)
-    console.print()
+    sections += [table, ""]
 
     m = report.memory
+    states, outputs = report.memory_tensors
     mem = section_table(f"Memory at {report.dtype}")
     mem.add_column("what", overflow="fold")
     mem.add_column("bytes", justify="right", no_wrap=True)
@@ -137,20 +175,16 @@ def _render_cost(report: Report, console: Console) -> None:
     for what, size in (
         ("parameters", m.parameter_bytes),
         ("input", m.input_bytes),
-        (
-            "states (h_0, c_0, h_n, c_n)" if not report.spec.mode.is_cell else "states (h_0, c_0)",
-            m.state_bytes,
-        ),
-        ("output" if not report.spec.mode.is_cell else "output (h_1, c_1)", m.output_bytes),
+        (_named("states", states), m.state_bytes),
+        (_named("output", outputs), m.output_bytes),
         ("training activations (estimate)", m.training_activation_bytes),
     ):
         mem.add_row(what, f"{size:,}", human_bytes(size))
-    console.print(mem)
-    console.print()
+    sections += [mem, ""]
 
     bench = report.bench
     if bench is None:
-        return
+        return sections
     kind = "forward + backward" if bench.backward else "forward"
     timing = section_table(
         f"Bench: {bench.runs} {kind} passes after {bench.warmup} warm-up", show_header=False
@@ -167,15 +201,20 @@ def _render_cost(report: Report, console: Console) -> None:
         ("device", f"{bench.device}{cudnn}"),
     ):
         timing.add_row(what, value)
-    console.print(timing)
-    console.print()
+    sections += [timing, ""]
+    return sections
+
+
+def _named(what: str, names: tuple[str, ...]) -> str:
+    """``states (h_0, h_n)``; ``output`` alone where the one tensor is the row's name."""
+    return what if names == (what,) else f"{what} ({', '.join(names)})"
 
 
 def emit_tables(report: Report, out: TextIO) -> None:
-    """The tables on ``out``, laid out for it (a terminal's width, or 80 columns)."""
-    from rich.console import Console
-
-    render_tables(report, Console(file=out, soft_wrap=False))
+    """The tables on ``out``, laid out for it (see ``output_console``)."""
+    sections = _sections(report)
+    with output_console(out, sections) as console:
+        _print(report, sections, console)
 
 
 def emit_json(report: Report, out: TextIO) -> None:
