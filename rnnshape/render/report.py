@@ -9,8 +9,14 @@ from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.errors import SpecError
 from rnnshape.render.formats import OutputFormat
-from rnnshape.render.tables import PIPED_UNLIMITED, output_console, section_table
-from rnnshape.report import Dim, Report, dim_symbol, dim_value
+from rnnshape.render.tables import (
+    PIPED_MIN_WIDTH,
+    PIPED_UNLIMITED,
+    content_width,
+    output_console,
+    section_table,
+)
+from rnnshape.report import Dim, Display, Report, dim_symbol, dim_value, register_display
 from rnnshape.text import human_bytes, shape_text, short_count, tuple_text
 
 if TYPE_CHECKING:
@@ -241,3 +247,63 @@ def save_svg(report: Report, path: Path, width: int | None = None) -> None:
         console.save_svg(str(path), title=f"rnnshape: {report.spec.constructor()}")
     except OSError as exc:
         raise SpecError("svg", f"{str(path)!r} cannot be written: {exc.strerror or exc}") from exc
+
+
+def plain_text(report: Report) -> str:
+    """The tables as a pipe gets them: as wide as their content, no colour, no trailing
+    spaces (``str(report)``)."""
+    import io
+
+    out = io.StringIO()
+    emit_tables(report, out)
+    return out.getvalue().rstrip("\n")
+
+
+def rich_sections(report: Report, console: Console, options: ConsoleOptions) -> RenderResult:
+    """The tables as Rich renderables (``rich.print(report)``), laid out at the caller's width."""
+    import io
+
+    from rich.console import Console
+    from rich.text import Text
+
+    yield from _sections(report)
+    if report.explanation is not None:
+        from rnnshape.render.explain import render_explain
+
+        # The explanation prints line by line; draw it apart at the same width and colours.
+        buffer = io.StringIO()
+        apart = Console(
+            file=buffer,
+            width=options.max_width,
+            color_system="truecolor" if console.color_system else None,  # re-rendered below
+            force_terminal=console.is_terminal,
+            soft_wrap=False,
+        )
+        apart.print()
+        render_explain(report.explanation, report.spec, report.input, apart)
+        yield Text.from_ansi(buffer.getvalue().rstrip("\n"))
+
+
+def mimebundle(report: Report) -> dict[str, str]:
+    """Jupyter's display data: the tables as HTML (Rich's colours) and as plain text."""
+    import io
+
+    from rich.console import Console
+
+    sections = _sections(report)
+    console = Console(file=io.StringIO(), record=True, force_jupyter=False, soft_wrap=False)
+    console.width = max(PIPED_MIN_WIDTH, content_width(console, sections))
+    _print(report, sections, console)
+    html = console.export_html(inline_styles=True, code_format=_JUPYTER_HTML)
+    return {"text/plain": plain_text(report), "text/html": html}
+
+
+# As Rich's own Jupyter display writes a renderable: a preformatted block that scrolls.
+_JUPYTER_HTML = (
+    '<pre style="white-space:pre;overflow-x:auto;line-height:normal;'
+    "font-family:Menlo,'DejaVu Sans Mono',consolas,'Courier New',monospace\">{code}</pre>"
+)
+
+register_display(
+    Display(text=plain_text, rich=rich_sections, mimebundle=mimebundle, show=emit_tables)
+)
