@@ -44,8 +44,15 @@ _HOME = {
 }
 
 
+# Names that hand out a Report: loading one also loads the renderers, which register how a
+# Report displays (tables in Jupyter, IPython, print); the report layer cannot import them.
+_DISPLAYS_REPORTS = frozenset({"inspect", "inspect_module", "Report"})
+
+
 def __getattr__(name: str) -> Any:
     if name in _HOME:
+        if name in _DISPLAYS_REPORTS:
+            import_module("rnnshape.render.report")
         value = getattr(import_module(f"rnnshape.{_HOME[name]}"), name)
         globals()[name] = value  # once loaded, a plain attribute
         return value

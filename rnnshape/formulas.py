@@ -410,6 +410,22 @@ class Memory(NamedTuple):
         }
 
 
+def memory_groups(
+    spec: LayerSpec, tensors: Sequence[TensorShape]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The tensors counted as ``state_bytes`` and as ``output_bytes``, by name.
+
+    What a layer or cell returns: output for a layer, the new states (h_1, c_1) for a cell;
+    the states are the rest besides the input (the family's own: h_0, h_n or h_0, c_0, ...)."""
+    outputs = (
+        ("output",)
+        if not spec.mode.is_cell
+        else tuple(t.name for t in tensors if t.direction == "out")
+    )
+    states = tuple(t.name for t in tensors if t.name not in outputs and t.name != "input")
+    return states, outputs
+
+
 def memory(
     spec: LayerSpec, inp: InputSpec, dtype: Dtype, tensors: list[TensorShape] | None = None
 ) -> Memory:
@@ -422,11 +438,7 @@ def memory(
         tensors = tensor_shapes(spec, inp)
     size = dtype.itemsize
     numel = {t.name: t.numel for t in tensors}
-    # What a layer or cell returns: output for a layer, the new states (h_1, c_1) for a cell.
-    outputs = [t.name for t in tensors if t.direction == "out"]
-    if not spec.mode.is_cell:
-        outputs = ["output"]
-    states = [n for n in numel if n not in outputs and n != "input"]
+    states, outputs = memory_groups(spec, tensors)
     steps = row_steps(spec, inp)
     d = 1 if spec.mode.is_cell else spec.num_directions
     per_step = spec.mode.family.recurrence.saved_per_step * spec.hidden_size + spec.h_out

@@ -8,11 +8,20 @@ report is made of, so that renderers import this layer only (the explanation's u
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rnnshape._version import SCHEMA_VERSION, __version__
 from rnnshape.explain.legend import Symbol
-from rnnshape.formulas import LISTING_EDGE, Cost, Dim, Memory, ParameterShape, TensorShape
+from rnnshape.formulas import (
+    LISTING_EDGE,
+    Cost,
+    Dim,
+    Memory,
+    ParameterShape,
+    TensorShape,
+    memory_groups,
+)
 from rnnshape.spec import InputSpec, LayerSpec
 from rnnshape.text import product_text
 
@@ -42,6 +51,34 @@ __all__ = [
     "dim_value",
     "elided_dict",
 ]
+
+
+class Display(NamedTuple):
+    """How a ``Report`` draws itself, filled in by the render layer when it loads.
+
+    The report layer must not import the renderers (they sit above it), yet a ``Report``
+    should show as its tables in Jupyter, IPython, ``print`` and ``rich.print``. So the
+    protocol methods live here and delegate to the functions ``rnnshape.render.report``
+    registers with ``register_display`` (``import rnnshape`` triggers it when it hands out
+    ``inspect``, ``inspect_module`` or ``Report``).
+    """
+
+    text: Callable[[Any], str]  # the tables as plain text
+    rich: Callable[[Any, Any, Any], Any]  # __rich_console__(report, console, options)
+    mimebundle: Callable[[Any], dict[str, str]]  # Jupyter's text/plain and text/html
+    show: Callable[[Any, Any], None]  # print the tables on a stream, as the command does
+
+
+_display: list[Display] = []
+
+
+def register_display(display: Display) -> None:
+    """Called by the render layer: from now on a ``Report`` displays as ``display`` says."""
+    _display[:] = [display]
+
+
+def _registered() -> Display | None:
+    return _display[0] if _display else None
 
 
 def dim_symbol(dim: Dim) -> str:
@@ -161,10 +198,48 @@ class Report(NamedTuple):
     explanation: Explanation | None = None  # with --explain: equations, gate blocks, diagram
     parameters_omitted: int = 0  # left out of ``parameters`` at index LISTING_EDGE
 
+    def __str__(self) -> str:
+        """The tables as plain text (as ``rnnshape <mode> > file`` writes them)."""
+        display = _registered()
+        return display.text(self) if display else f"<Report {self.spec.constructor()}>"
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        """Rich's protocol: ``rich.print(report)``, Rich's IPython extension."""
+        display = _registered()
+        if display is None:
+            yield str(self)
+            return
+        yield from display.rich(self, console, options)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter and IPython: the tables (HTML in a notebook, text in a terminal)."""
+        display = _registered()
+        return display.mimebundle(self) if display else {"text/plain": str(self)}
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text display: the tables, not the tuple (``repr`` keeps it)."""
+        printer.text(str(self))
+
+    def show(self, file: Any = None) -> None:
+        """Print the tables, as the command does: on ``file`` (default stdout)."""
+        import sys
+
+        display = _registered()
+        if display is None:
+            (file or sys.stdout).write(str(self) + "\n")
+        else:
+            display.show(self, file or sys.stdout)
+
     @property
     def module(self) -> str:
         """The torch class: ``LSTM`` (the JSON's ``module``)."""
         return self.spec.mode.torch_class
+
+    @property
+    def memory_tensors(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The tensors counted in ``memory.state_bytes`` and ``memory.output_bytes``, by name:
+        the family's own states (``h_0, h_n`` for a GRU, ``h_1`` out of an RNNCell)."""
+        return memory_groups(self.spec, [row.tensor for row in self.tensors])
 
     def tensor(self, name: str) -> TensorRow:
         return next(row for row in self.tensors if row.tensor.name == name)

@@ -263,7 +263,7 @@ BAD = [
     (["lstm", "10", "20", "--seed", "-1"], "error: --seed -1 must be an integer from 0"),
     (["lstm", "10", "20", "--seed", str(2**70)], "error: --seed 1180591620717411303424 must"),
     (["lstm", "10", "20", "--typo"], "error: no such option: --typo"),
-    (["lstm", "10", "20", "--seq", "abc"], "error: Invalid value for '--seq'"),
+    (["lstm", "10", "20", "--seq", "abc"], "error: --seq 'abc' must be an integer"),
     (["lstm", "10"], "error: Missing argument 'HIDDEN_SIZE'"),
 ]
 

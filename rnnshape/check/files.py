@@ -145,7 +145,7 @@ def find_specs(path: str, key: str | None = None) -> list[Entry]:
         return [_file_problem(path, Rule.FILE, f"unsupported file type ({suffix}): reads {names}")]
     try:
         text = read_config(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, UnicodeEncodeError):  # a name no file system path can be
         return [_file_problem(path, Rule.FILE, "no such file")]
     except (_NotRegular, _TooLarge) as exc:
         return [_file_problem(path, Rule.FILE, str(exc))]

@@ -43,6 +43,8 @@ def _file_size(path: str) -> int:
         raise CheckpointError(f"{path}: no such file") from None
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except ValueError:  # a NUL, or a lone surrogate the file system cannot encode
+        raise CheckpointError(f"{path}: no such file (the name cannot be a path here)") from None
     if stat.S_ISDIR(info.st_mode):
         raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
     if not stat.S_ISREG(info.st_mode):

@@ -9,13 +9,14 @@ import typer
 
 from rnnshape._version import __version__
 from rnnshape.cli import check, infer, layer, schema
+from rnnshape.cli.command import Group
 from rnnshape.cli.exits import Session
 
 app = typer.Typer(
     name="rnnshape",
     help="Show exactly what a PyTorch recurrent layer holds and returns, verified against torch.",
+    cls=Group,
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from rnnshape.cli.command import Command
 from rnnshape.cli.exits import guard, warn
 from rnnshape.cli.options import JsonFlag
 from rnnshape.errors import EXIT_PROBLEMS, UsageError
@@ -97,4 +98,4 @@ def check_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("check", epilog=EPILOG)(check_command)
+    app.command("check", cls=Command, epilog=EPILOG)(check_command)

@@ -117,4 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ctx is not None:
             sys.stderr.write(f"Try '{one_line(ctx.command_path)} --help' for help.\n")
         return int(getattr(exc, "exit_code", EXIT_USAGE))
+    except RnnShapeError as exc:  # raised while Typer converts a value, before any command
+        message, code = describe(exc)
+        error(message)
+        return code
+    except Exception as exc:  # a bug, even in parsing: one line unless asked for the traceback
+        if _debug_env() or "--debug" in args:
+            raise
+        message, code = describe(exc)
+        error(message)
+        return code
     return int(result) if isinstance(result, int) else 0

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from rnnshape.cli.command import Command
 from rnnshape.cli.exits import guard, warn
 from rnnshape.cli.options import JsonFlag
 from rnnshape.errors import RnnShapeError, UsageError
@@ -100,4 +101,4 @@ def infer_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("infer", epilog=EPILOG)(infer_command)
+    app.command("infer", cls=Command, epilog=EPILOG)(infer_command)

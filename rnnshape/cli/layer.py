@@ -17,11 +17,14 @@ from typing import Annotated, Any, NamedTuple
 
 import typer
 
+from rnnshape.cli.command import Command, Group
 from rnnshape.cli.exits import guard, session, warn
 from rnnshape.cli.options import JsonFlag
+from rnnshape.cli.parsing import integer_text, parse_int, parse_int_list
 from rnnshape.cli.progress import RunProgress
-from rnnshape.errors import SpecError, UsageError
+from rnnshape.errors import SpecError
 from rnnshape.spec import OPTIONAL_KWARGS, Mode, modes_with
+from rnnshape.text import one_line
 
 MODEL, INPUT, RUN, OUTPUT = "Model", "Input", "Run", "Output"
 
@@ -122,11 +125,14 @@ OPTIONS: tuple[Opt, ...] = (
         OUTPUT,
         ("--explain",),
     ),  # noqa: E501
-    Opt("svg", Path | None, None, "also save the tables as an SVG picture", OUTPUT, metavar="FILE"),
+    # Text, made a Path here: Typer's own Path conversion stats the name before any check.
+    Opt("svg", str | None, None, "also save the tables as an SVG picture", OUTPUT, metavar="FILE"),
 )
 # The constructor keywords the options set (num_layers is the third argument).
 _LAYER_KEYS = tuple(k for k in OPTIONAL_KWARGS if k != "num_layers")
 assert {o.key for o in OPTIONS} >= set(_LAYER_KEYS), "every constructor keyword has a flag"
+# Integer options: given as text and parsed by ``parse_int`` (ASCII digits only).
+_INTEGER_KEYS = frozenset(o.key for o in OPTIONS if o.type in (int, int | None))
 # Flags without a --no- form: off means not given.
 _OFF_MEANS_UNSET = frozenset(o.key for o in OPTIONS if o.default is False)
 
@@ -147,7 +153,10 @@ def _annotation(opt: Opt, hidden: bool) -> Any:
             text += f" [{', '.join(m.value for m in owners)}]"
     if opt.metavar is not None:
         settings["metavar"] = opt.metavar
-    return Annotated[opt.type, typer.Option(*opt.decls, help=text, **settings)]
+    kind = opt.type
+    if opt.key in _INTEGER_KEYS:
+        kind, settings["parser"] = str | None, integer_text
+    return Annotated[kind, typer.Option(*opt.decls, help=text, **settings)]
 
 
 def _signature(mode: Mode) -> inspect.Signature:
@@ -176,40 +185,16 @@ def _signature(mode: Mode) -> inspect.Signature:
 
 @cache
 def _argument(kind: Any, metavar: str, text: str, hidden: bool) -> Any:
-    info = typer.Argument(metavar=metavar, help=text, show_default=False, hidden=hidden)
+    # Sizes arrive as text (shown as <int>) so that -1 and x get the spec's clear messages.
+    info = typer.Argument(
+        metavar=metavar, help=text, show_default=False, hidden=hidden, parser=integer_text
+    )
     return Annotated[kind, info]
 
 
 def parse_lengths(text: str | None) -> list[int] | None:
     """``5,3,2`` → ``[5, 3, 2]``; the spec validates the values themselves."""
-    if text is None:
-        return None
-    if not text.strip():
-        return []  # the spec says why an empty list is refused
-    values = []
-    for part in (p.strip() for p in text.split(",")):
-        try:
-            values.append(int(part))
-        except ValueError:
-            what = "an empty item" if not part else f"{part!r} is not an integer"
-            raise SpecError(
-                "lengths",
-                f"{text!r} must be comma-separated integers, e.g. 5,3,2 ({what})",
-                kind="wrong_type",
-            ) from None
-    return values
-
-
-def parse_int_argument(param: str, text: str | None) -> int | None:
-    """Positional sizes arrive as text so that ``-1`` and ``--typo`` get clear messages."""
-    if text is None:
-        return None
-    if text.startswith("--"):
-        raise UsageError(f"no such option: {text}")
-    try:
-        return int(text)
-    except ValueError:
-        raise SpecError(param, f"{text!r} must be an integer", kind="wrong_type") from None
+    return parse_int_list("lengths", text, "5,3,2")
 
 
 def check_svg_path(svg: Path | None) -> None:
@@ -218,7 +203,11 @@ def check_svg_path(svg: Path | None) -> None:
         return
     import os
 
-    shown = repr(str(svg))
+    shown = one_line(repr(str(svg)))
+    try:
+        os.fsencode(svg)
+    except UnicodeEncodeError:
+        raise SpecError("svg", f"{shown} cannot be a file name here") from None
     target = Path(os.path.realpath(svg))  # a symlink's file is what gets replaced
     if svg.suffix.lower() != ".svg" or target.suffix.lower() != ".svg":
         named = f" (a link to {str(target)!r})" if target.name != svg.name else ""
@@ -240,13 +229,14 @@ def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) ->
     from rnnshape.pipeline import inspect as inspect_layer
     from rnnshape.render import Document, OutputFormat, render
 
-    json_out, svg = bool(values["json"]), values["svg"]
+    json_out = bool(values["json"])
+    svg = Path(values["svg"]) if values["svg"] is not None else None
     with guard(ctx):
         check_svg_path(svg)
         sizes = [
-            parse_int_argument(name, values[name])
-            for name in ("input_size", "hidden_size", "num_layers")
+            parse_int(name, values[name]) for name in ("input_size", "hidden_size", "num_layers")
         ]
+        integers = {key: parse_int(key, values[key]) for key in _INTEGER_KEYS}
         if mode.is_cell and values["num_layers"] is not None:
             raise SpecError(
                 "num_layers",
@@ -257,8 +247,9 @@ def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) ->
         input_size, hidden_size, num_layers = sizes
         assert input_size is not None and hidden_size is not None  # required arguments
         # An unset --flag is "not given", so that the spec can say which modes take it.
+        given = values | integers
         layer_options = {
-            key: None if key in _OFF_MEANS_UNSET and not values[key] else values[key]
+            key: None if key in _OFF_MEANS_UNSET and not given[key] else given[key]
             for key in _LAYER_KEYS
         }
         with RunProgress(json_out) as progress:
@@ -267,15 +258,15 @@ def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) ->
                 input_size,
                 hidden_size,
                 num_layers,
-                seq=values["seq"],
-                batch=values["batch"],
+                seq=integers["seq"],
+                batch=integers["batch"],
                 unbatched=values["unbatched"] or None,  # see _OFF_MEANS_UNSET
                 lengths=parse_lengths(values["lengths"]),
                 device=values["device"],
                 dtype=values["dtype"],
-                seed=values["seed"],
+                seed=integers["seed"] or 0,  # --seed has a default
                 run=not values["dry_run"],
-                bench=values["bench"],
+                bench=integers["bench"],
                 backward=values["backward"],
                 progress=progress.update,
                 explain=values["explain"],
@@ -328,8 +319,11 @@ def make_command(mode: Mode) -> Callable[..., None]:
 
 def register(app: typer.Typer) -> None:
     for mode in Mode:
+        # The torch class names resolve to the mode: LSTM, LSTMCell, lstm_cell, lstmcell.
+        Group.aliases[mode.torch_class.lower()] = mode.value
         app.command(
             mode.value,
+            cls=Command,
             epilog=mode.family.example,
             # A negative size reaches the spec check (a clear message) instead of option parsing.
             context_settings={"ignore_unknown_options": True},

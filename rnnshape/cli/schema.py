@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from rnnshape.cli.command import Command
 from rnnshape.cli.exits import guard
 from rnnshape.errors import UsageError
 
@@ -41,6 +42,6 @@ def schema_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("schema", epilog="Example: rnnshape schema check > rnnshape-spec.schema.json")(
-        schema_command
-    )
+    app.command(
+        "schema", cls=Command, epilog="Example: rnnshape schema check > rnnshape-spec.schema.json"
+    )(schema_command)

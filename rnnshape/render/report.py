@@ -9,12 +9,28 @@ from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.errors import SpecError
 from rnnshape.render.formats import OutputFormat
-from rnnshape.render.tables import section_table
-from rnnshape.report import LISTING_EDGE, Dim, Report, dim_symbol, dim_value
+from rnnshape.render.tables import (
+    PIPED_MIN_WIDTH,
+    PIPED_UNLIMITED,
+    content_width,
+    output_console,
+    section_table,
+)
+from rnnshape.report import (
+    LISTING_EDGE,
+    Dim,
+    Display,
+    Report,
+    dim_symbol,
+    dim_value,
+    register_display,
+)
 from rnnshape.text import human_bytes, shape_text, short_count, tuple_text
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+    from rich.measure import Measurement
+    from rich.table import Table
 
 
 def _dims_text(dims: tuple[Dim, ...], spell: Callable[[Dim], str]) -> str:
@@ -32,8 +48,9 @@ def render_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2) + "\n"
 
 
-def render_tables(report: Report, console: Console) -> None:
-    """Header, parameters, tensors, legend and notes as Rich renderables."""
+def _sections(report: Report) -> list[RenderableType]:
+    """Header, parameters, tensors, cost, memory, bench and legend: what ``render_tables``
+    prints, built first so that a pipe can be laid out as wide as they are."""
     from rich.table import Table
     from rich.text import Text
 
@@ -48,29 +65,10 @@ def render_tables(report: Report, console: Console) -> None:
     if report.seed is not None and report.ran_forward:
         header.append(f" · seed {report.seed}")
     header.append(f"\n{status}", style="dim")
-    console.print(header)
-    console.print()
 
-    params = section_table("Parameters (named_parameters() order)")
-    params.add_column("name", no_wrap=True, style="cyan")
-    params.add_column("shape", no_wrap=True)
-    params.add_column("from", overflow="fold")
-    params.add_column("gates", overflow="fold")
-    params.add_column("numel", justify="right", no_wrap=True)
-    for i, p in enumerate(report.parameters):
-        if report.parameters_omitted and i == LISTING_EDGE:
-            params.add_row(omitted_text(report.parameters_omitted, "parameters"), "", "", "", "")
-        origin = f"{_dims_text(p.dims, dim_symbol)} = {_dims_text(p.dims, dim_value)}"
-        params.add_row(
-            p.name, shape_text(p.shape), origin, _gates_text(p.gates, p.role), f"{p.numel:,}"
-        )
-    params.caption = (
-        f"{report.num_parameters:,} parameters · "
-        f"{human_bytes(report.parameter_bytes)} at {report.dtype}"
-    )
-    params.caption_justify = "left"
-    console.print(params)
-    console.print()
+    # The gates never break ("project/ion") while the table fits with every word whole;
+    # in a console too narrow even for that, today's folding is the fallback.
+    params = _Fitted(_parameter_table(report, gates_wrap=False), _parameter_table(report, True))
 
     tensors = section_table("Tensors of one forward pass")
     tensors.add_column("tensor", no_wrap=True, style="cyan")
@@ -87,10 +85,6 @@ def render_tables(report: Report, console: Console) -> None:
             shape = f"{shape}\npacked"
             dims = f"{dims}\nbatch_sizes {listing_text(t.batch_sizes, t.batch_sizes_omitted)}"
         tensors.add_row(t.name, t.direction, shape, dims, row.dtype, row.device)
-    console.print(tensors)
-    console.print()
-
-    _render_cost(report, console)
 
     legend = Table(
         title="Symbols", box=None, title_justify="left", show_header=False, pad_edge=False
@@ -100,9 +94,67 @@ def render_tables(report: Report, console: Console) -> None:
     legend.add_column(overflow="fold", style="dim")
     for s in report.symbols:
         legend.add_row(s.name, str(s.value), s.meaning)
-    console.print(legend)
-    for note in report.notes:
-        console.print(Text(f"note: {note}"))
+    sections: list[RenderableType] = [header, "", params, "", tensors, ""]
+    sections += _cost_sections(report)
+    sections.append(legend)
+    sections += [Text(f"note: {note}") for note in report.notes]
+    return sections
+
+
+def _parameter_table(report: Report, gates_wrap: bool) -> Table:
+    params = section_table("Parameters (named_parameters() order)")
+    params.add_column("name", no_wrap=True, style="cyan")
+    # Either the shape may wrap between its numbers and the gates never, or (the fallback
+    # for a console too narrow for every word whole) the shape never and the gates fold.
+    params.add_column("shape", overflow="fold", no_wrap=gates_wrap)
+    params.add_column("from", overflow="fold")
+    params.add_column("gates", overflow="fold", no_wrap=not gates_wrap)
+    params.add_column("numel", justify="right", no_wrap=True)
+    for i, p in enumerate(report.parameters):
+        if report.parameters_omitted and i == LISTING_EDGE:
+            params.add_row(omitted_text(report.parameters_omitted, "parameters"), "", "", "", "")
+        origin = f"{_dims_text(p.dims, dim_symbol)} = {_dims_text(p.dims, dim_value)}"
+        params.add_row(
+            p.name, shape_text(p.shape), origin, _gates_text(p.gates, p.role), f"{p.numel:,}"
+        )
+    params.caption = (
+        f"{report.num_parameters:,} parameters · "
+        f"{human_bytes(report.parameter_bytes)} at {report.dtype}"
+    )
+    params.caption_justify = "left"
+    return params
+
+
+class _Fitted:
+    """The first table whose every word fits whole in the width, else the last one."""
+
+    def __init__(self, *choices: Table) -> None:
+        self.choices = choices
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.measure import Measurement
+
+        unlimited = options.update_width(PIPED_UNLIMITED)  # Measurement.get clamps to the width
+        for table in self.choices[:-1]:
+            if Measurement.get(console, unlimited, table).minimum <= options.max_width:
+                yield table
+                return
+        yield self.choices[-1]
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        from rich.measure import Measurement
+
+        return Measurement.get(console, options, self.choices[0])
+
+
+def render_tables(report: Report, console: Console) -> None:
+    """Header, parameters, tensors, legend and notes as Rich renderables."""
+    _print(report, _sections(report), console)
+
+
+def _print(report: Report, sections: list[RenderableType], console: Console) -> None:
+    for section in sections:
+        console.print(section)
     if report.explanation is not None:
         from rnnshape.render.explain import render_explain
 
@@ -110,8 +162,8 @@ def render_tables(report: Report, console: Console) -> None:
         render_explain(report.explanation, report.spec, report.input, console)
 
 
-def _render_cost(report: Report, console: Console) -> None:
-
+def _cost_sections(report: Report) -> list[RenderableType]:
+    sections: list[RenderableType] = []
     c = report.cost
     table = section_table("Cost of one forward pass (1 MAC = 2 FLOPs)")
     table.add_column("term", overflow="fold")
@@ -128,10 +180,10 @@ def _render_cost(report: Report, console: Console) -> None:
     ]
     for term, count, unit in rows:
         table.add_row(term, f"{count:,}", short_count(count), unit)
-    console.print(table)
-    console.print()
+    sections += [table, ""]
 
     m = report.memory
+    states, outputs = report.memory_tensors
     mem = section_table(f"Memory at {report.dtype}")
     mem.add_column("what", overflow="fold")
     mem.add_column("bytes", justify="right", no_wrap=True)
@@ -139,20 +191,16 @@ def _render_cost(report: Report, console: Console) -> None:
     for what, size in (
         ("parameters", m.parameter_bytes),
         ("input", m.input_bytes),
-        (
-            "states (h_0, c_0, h_n, c_n)" if not report.spec.mode.is_cell else "states (h_0, c_0)",
-            m.state_bytes,
-        ),
-        ("output" if not report.spec.mode.is_cell else "output (h_1, c_1)", m.output_bytes),
+        (_named("states", states), m.state_bytes),
+        (_named("output", outputs), m.output_bytes),
         ("training activations (estimate)", m.training_activation_bytes),
     ):
         mem.add_row(what, f"{size:,}", human_bytes(size))
-    console.print(mem)
-    console.print()
+    sections += [mem, ""]
 
     bench = report.bench
     if bench is None:
-        return
+        return sections
     kind = "forward + backward" if bench.backward else "forward"
     timing = section_table(
         f"Bench: {bench.runs} {kind} passes after {bench.warmup} warm-up", show_header=False
@@ -171,8 +219,13 @@ def _render_cost(report: Report, console: Console) -> None:
         ("device", f"{bench.device}{cudnn}"),
     ):
         timing.add_row(what, value)
-    console.print(timing)
-    console.print()
+    sections += [timing, ""]
+    return sections
+
+
+def _named(what: str, names: tuple[str, ...]) -> str:
+    """``states (h_0, h_n)``; ``output`` alone where the one tensor is the row's name."""
+    return what if names == (what,) else f"{what} ({', '.join(names)})"
 
 
 def _ratio(a: float, b: float) -> str:
@@ -180,10 +233,10 @@ def _ratio(a: float, b: float) -> str:
 
 
 def emit_tables(report: Report, out: TextIO) -> None:
-    """The tables on ``out``, laid out for it (a terminal's width, or 80 columns)."""
-    from rich.console import Console
-
-    render_tables(report, Console(file=out, soft_wrap=False))
+    """The tables on ``out``, laid out for it (see ``output_console``)."""
+    sections = _sections(report)
+    with output_console(out, sections) as console:
+        _print(report, sections, console)
 
 
 def emit_json(report: Report, out: TextIO) -> None:
@@ -261,3 +314,63 @@ def write_replacing(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def plain_text(report: Report) -> str:
+    """The tables as a pipe gets them: as wide as their content, no colour, no trailing
+    spaces (``str(report)``)."""
+    import io
+
+    out = io.StringIO()
+    emit_tables(report, out)
+    return out.getvalue().rstrip("\n")
+
+
+def rich_sections(report: Report, console: Console, options: ConsoleOptions) -> RenderResult:
+    """The tables as Rich renderables (``rich.print(report)``), laid out at the caller's width."""
+    import io
+
+    from rich.console import Console
+    from rich.text import Text
+
+    yield from _sections(report)
+    if report.explanation is not None:
+        from rnnshape.render.explain import render_explain
+
+        # The explanation prints line by line; draw it apart at the same width and colours.
+        buffer = io.StringIO()
+        apart = Console(
+            file=buffer,
+            width=options.max_width,
+            color_system="truecolor" if console.color_system else None,  # re-rendered below
+            force_terminal=console.is_terminal,
+            soft_wrap=False,
+        )
+        apart.print()
+        render_explain(report.explanation, report.spec, report.input, apart)
+        yield Text.from_ansi(buffer.getvalue().rstrip("\n"))
+
+
+def mimebundle(report: Report) -> dict[str, str]:
+    """Jupyter's display data: the tables as HTML (Rich's colours) and as plain text."""
+    import io
+
+    from rich.console import Console
+
+    sections = _sections(report)
+    console = Console(file=io.StringIO(), record=True, force_jupyter=False, soft_wrap=False)
+    console.width = max(PIPED_MIN_WIDTH, content_width(console, sections))
+    _print(report, sections, console)
+    html = console.export_html(inline_styles=True, code_format=_JUPYTER_HTML)
+    return {"text/plain": plain_text(report), "text/html": html}
+
+
+# As Rich's own Jupyter display writes a renderable: a preformatted block that scrolls.
+_JUPYTER_HTML = (
+    '<pre style="white-space:pre;overflow-x:auto;line-height:normal;'
+    "font-family:Menlo,'DejaVu Sans Mono',consolas,'Courier New',monospace\">{code}</pre>"
+)
+
+register_display(
+    Display(text=plain_text, rich=rich_sections, mimebundle=mimebundle, show=emit_tables)
+)

@@ -1,0 +1,69 @@
+"""A Report shows as its tables: Rich's protocol, IPython's formatter, str(), show()."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+import rnnshape
+from rnnshape.render.report import render_tables
+
+
+@pytest.fixture(scope="module")
+def report() -> rnnshape.Report:
+    return rnnshape.inspect("gru", 10, 20, 2, run=False)
+
+
+def test_rich_console_prints_the_same_tables(report: rnnshape.Report) -> None:
+    def plain(draw: object) -> str:
+        out = io.StringIO()
+        console = Console(width=100, file=out, color_system=None, soft_wrap=False)
+        if draw is None:
+            console.print(report)
+        else:
+            render_tables(report, console)
+        return out.getvalue()
+
+    assert plain(None) == plain(render_tables)
+    assert "states (h_0, h_n)" in plain(None)
+
+
+def test_rich_protocol_with_explain_keeps_the_explanation() -> None:
+    explained = rnnshape.inspect("lstm", 4, 3, run=False, explain=True)
+    out = io.StringIO()
+    Console(width=90, file=out, color_system=None).print(explained)
+    text = out.getvalue()
+    assert "Equations of nn.LSTM" in text and "Gate blocks" in text
+
+
+def test_str_is_the_plain_tables(report: rnnshape.Report) -> None:
+    text = str(report)
+    assert text.startswith("nn.GRU(10, 20, num_layers=2)")
+    assert "Parameters (named_parameters() order)" in text
+    assert "\x1b[" not in text
+    assert all(line == line.rstrip() for line in text.splitlines())
+    assert repr(report).startswith("Report(spec=")  # repr stays the record's
+
+
+def test_show_prints_on_a_stream(report: rnnshape.Report) -> None:
+    out = io.StringIO()
+    report.show(out)
+    assert out.getvalue().rstrip("\n") == str(report)
+
+
+def test_jupyter_mimebundle(report: rnnshape.Report) -> None:
+    bundle = report._repr_mimebundle_()
+    assert bundle["text/plain"] == str(report)
+    assert bundle["text/html"].startswith("<pre")
+    assert "weight_ih_l0" in bundle["text/html"]
+
+
+def test_ipython_formatter_shows_the_tables(report: rnnshape.Report) -> None:
+    pytest.importorskip("IPython")
+    from IPython.core.formatters import DisplayFormatter
+
+    data, _ = DisplayFormatter().format(report)
+    assert data["text/plain"] == str(report)
+    assert "<pre" in data["text/html"] and "r|z|n" in data["text/html"]
