@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.checkpoint import CheckpointFormat, InferredModule, InferResult
 from rnnshape.render.formats import OutputFormat
+from rnnshape.render.tables import output_console
 from rnnshape.text import one_line, plural
 
 if TYPE_CHECKING:
@@ -169,12 +170,15 @@ def _add_onnx_rows(table: Table, module: InferredModule) -> None:
 
 def render_onnx_explain(result: InferResult, stream: TextIO) -> None:
     """Per ONNX module, where each block of W, R and B lands in torch's parameters."""
+    with output_console(stream) as console:
+        _onnx_explain_tables(result, console)
+
+
+def _onnx_explain_tables(result: InferResult, console: Console) -> None:
     from rich import box
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=stream, soft_wrap=False)
     for module in result.modules:
         node = module.onnx
         if node is None:
@@ -205,9 +209,10 @@ def _title(module: InferredModule) -> str:
 
 
 def _render_table(result: InferResult, stream: TextIO) -> None:
-    from rich.console import Console
-
-    render_tables(result, Console(file=stream, soft_wrap=False))
+    """Laid out for ``stream``: a terminal's width, or, piped, no wrapping and no trailing
+    spaces (``COLUMNS`` if set)."""
+    with output_console(stream) as console:
+        render_tables(result, console)
 
 
 def _render_json(result: InferResult, stream: TextIO) -> None:

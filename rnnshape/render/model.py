@@ -79,10 +79,12 @@ def render_tables(model: ModelReport, console: Console) -> None:
 
 
 def emit_tables(model: ModelReport, out: TextIO) -> None:
-    """The tables on ``out``, laid out for it (a terminal's width, or 80 columns)."""
-    from rich.console import Console
+    """The tables on ``out``, laid out for it: a terminal's width, or, piped, no wrapping
+    and no trailing spaces (``COLUMNS`` if set)."""
+    from rnnshape.render.tables import output_console
 
-    render_tables(model, Console(file=out, soft_wrap=False))
+    with output_console(out) as console:
+        render_tables(model, console)
 
 
 def emit_json(model: ModelReport, out: TextIO) -> None:
