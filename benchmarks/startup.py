@@ -41,8 +41,9 @@ def wall(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def compare(name: str, cmd: list[str], base: list[str], runs: int,
-            target: float | None = None) -> None:
+def compare(
+    name: str, cmd: list[str], base: list[str], runs: int, target: float | None = None
+) -> None:
     wall(cmd), wall(base)  # warm the file cache
     ours, theirs, ratios = [], [], []
     for i in range(runs):
@@ -54,8 +55,10 @@ def compare(name: str, cmd: list[str], base: list[str], runs: int,
     verdict = ""
     if target is not None:
         verdict = f"  (target <= {target:.2f}: {'ok' if ratio <= target else 'OVER TARGET'})"
-    print(f"{name:<28} {statistics.median(ours):7.3f} s  vs {statistics.median(theirs):7.3f} s"
-          f"  ratio {ratio:5.3f}{verdict}")
+    print(
+        f"{name:<28} {statistics.median(ours):7.3f} s  vs {statistics.median(theirs):7.3f} s"
+        f"  ratio {ratio:5.3f}{verdict}"
+    )
 
 
 BREAKDOWN = """
@@ -117,15 +120,17 @@ def main() -> None:
     hand = [py, "-c", HAND_WRITTEN]
     light = [py, "-c", "import typer, rich"]
     print(f"median of {runs} alternating runs each, python {sys.version.split()[0]}")
-    compare("rnnshape lstm 10 20 2 --json", [exe, "lstm", "10", "20", "2", "--json"], hand,
-            runs, 1.05)
+    compare(
+        "rnnshape lstm 10 20 2 --json", [exe, "lstm", "10", "20", "2", "--json"], hand, runs, 1.05
+    )
     compare("rnnshape lstm 10 20 2", [exe, "lstm", "10", "20", "2"], hand, runs, 1.10)
     # rnnshape freezes the garbage collector after its run, which also spares it the
     # collector's pass over torch's objects at exit; like for like, the script does too:
     frozen = [py, "-c", HAND_WRITTEN + "import gc; gc.freeze()\n"]
     print("against the same script ending with gc.freeze():")
-    compare("rnnshape lstm 10 20 2 --json", [exe, "lstm", "10", "20", "2", "--json"], frozen,
-            runs, 1.05)
+    compare(
+        "rnnshape lstm 10 20 2 --json", [exe, "lstm", "10", "20", "2", "--json"], frozen, runs, 1.05
+    )
     compare("rnnshape lstm 10 20 2", [exe, "lstm", "10", "20", "2"], frozen, runs, 1.10)
     with tempfile.TemporaryDirectory() as tmp:
         minimal = [py, str(minimal_app(Path(tmp) / "minimal_typer_app.py")), "--help"]
