@@ -336,6 +336,8 @@ def _parse_yaml(text: str) -> list[object]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = ", ".join(p for p in (exc.problem, exc.context) if p) or "invalid YAML"
+        if "maximum nesting depth" in message:  # PyYAML >= 6.0.4 has a limit of its own
+            message = f"nested more than {MAX_DEPTH} levels deep"
         if mark is None:
             raise ConfigParseError(message) from None
         raise ConfigParseError(message, mark.line + 1, mark.column + 1) from None
