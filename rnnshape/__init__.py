@@ -47,12 +47,15 @@ _HOME = {
 # Names that hand out a Report: loading one also loads the renderers, which register how a
 # Report displays (tables in Jupyter, IPython, print); the report layer cannot import them.
 _DISPLAYS_REPORTS = frozenset({"inspect", "inspect_module", "Report"})
+_DISPLAYS_MODELS = frozenset({"inspect_model", "ModelReport"})
 
 
 def __getattr__(name: str) -> Any:
     if name in _HOME:
         if name in _DISPLAYS_REPORTS:
             import_module("rnnshape.render.report")
+        if name in _DISPLAYS_MODELS:
+            import_module("rnnshape.render.model")
         value = getattr(import_module(f"rnnshape.{_HOME[name]}"), name)
         globals()[name] = value  # once loaded, a plain attribute
         return value

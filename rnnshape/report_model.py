@@ -6,12 +6,19 @@ call's ``report`` is exactly the document of ``rnnshape <mode> --json``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from rnnshape._version import SCHEMA_VERSION
-from rnnshape.report import Cost, Report
+from rnnshape.report import Cost, Display, Report
 
-__all__ = ["ModelCall", "ModelReport"]
+__all__ = ["ModelCall", "ModelReport", "register_model_display"]
+
+_display: list[Display] = []
+
+
+def register_model_display(display: Display) -> None:
+    """Called by the render layer (``rnnshape.render.model``), as for ``Report``."""
+    _display[:] = [display]
 
 
 class ModelCall(NamedTuple):
@@ -44,3 +51,30 @@ class ModelReport(NamedTuple):
             "num_parameters": self.num_parameters,
             "cost": self.cost.to_dict(),
         }
+
+    def __str__(self) -> str:
+        """The tables as plain text, as a pipe gets them."""
+        return _display[0].text(self) if _display else f"<ModelReport {len(self.calls)} calls>"
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        """Rich's protocol: ``rich.print(model_report)``."""
+        if not _display:
+            yield str(self)
+            return
+        yield from _display[0].rich(self, console, options)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter and IPython: the tables."""
+        return _display[0].mimebundle(self) if _display else {"text/plain": str(self)}
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+    def show(self, file: Any = None) -> None:
+        """Print the tables, as a Report's ``show()`` does: on ``file`` (default stdout)."""
+        import sys
+
+        if _display:
+            _display[0].show(self, file or sys.stdout)
+        else:
+            (file or sys.stdout).write(str(self) + "\n")

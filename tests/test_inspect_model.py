@@ -308,3 +308,23 @@ def test_the_record_and_its_renderer_load_without_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch loaded'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_model_report_displays_as_its_tables() -> None:
+    """Like a Report: str() is the piped tables, show() prints them, Rich and IPython draw them."""
+    import io
+
+    from rich.console import Console
+
+    lstm = nn.LSTM(4, 6)
+    model = rnnshape.inspect_model(lstm, torch.randn(5, 2, 4))
+    text = str(model)
+    assert "call 0" in text and "nn.LSTM(4, 6)" in text
+    assert all(line == line.rstrip() for line in text.splitlines())
+    shown = io.StringIO()
+    model.show(shown)
+    assert "nn.LSTM(4, 6)" in shown.getvalue()
+    drawn = io.StringIO()
+    Console(file=drawn, width=100, color_system=None).print(model)
+    assert "nn.LSTM(4, 6)" in drawn.getvalue()
+    assert "nn.LSTM(4, 6)" in model._repr_mimebundle_()["text/plain"]

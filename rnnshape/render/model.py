@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, TextIO
 from rnnshape.render.formats import OutputFormat
 from rnnshape.render.report import render_tables as render_report_tables
 from rnnshape.render.tables import section_table
-from rnnshape.report_model import ModelCall, ModelReport
+from rnnshape.report import Display
+from rnnshape.report_model import ModelCall, ModelReport, register_model_display
 from rnnshape.text import short_count
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, ConsoleOptions, RenderResult
 
 
 def call_title(call: ModelCall) -> str:
@@ -95,3 +96,41 @@ RENDERERS: dict[OutputFormat, Callable[[ModelReport, TextIO], None]] = {
     OutputFormat.TABLE: emit_tables,
     OutputFormat.JSON: emit_json,
 }
+
+
+def plain_text(model: ModelReport) -> str:
+    """The tables as a pipe gets them (``str(model_report)``)."""
+    import io
+
+    out = io.StringIO()
+    emit_tables(model, out)
+    return out.getvalue().rstrip("\n")
+
+
+def rich_lines(model: ModelReport, console: Console, options: ConsoleOptions) -> RenderResult:
+    """The tables drawn at the caller's width, as Rich renderables."""
+    import io
+
+    from rich.console import Console
+    from rich.text import Text
+
+    buffer = io.StringIO()
+    apart = Console(
+        file=buffer,
+        width=options.max_width,
+        color_system="truecolor" if console.color_system else None,
+        force_terminal=console.is_terminal,
+        soft_wrap=False,
+    )
+    render_tables(model, apart)
+    yield Text.from_ansi(buffer.getvalue().rstrip("\n"))
+
+
+register_model_display(
+    Display(
+        text=plain_text,
+        rich=rich_lines,
+        mimebundle=lambda model: {"text/plain": plain_text(model)},
+        show=emit_tables,
+    )
+)
