@@ -69,6 +69,15 @@ class RunEstimate(NamedTuple):
 
 _CALIBRATED: dict[tuple[str, str], Throughput] = {}
 
+# A pace slower than any device rnnshape runs on (1 GFLOP/s, 1 GB/s, 1 ms a time step): a run
+# estimated under a second even at this pace needs no measurement (it would cost more than
+# the run itself, ~35 ms), and can be neither refused nor slow enough for the spinner.
+SLOWEST_SECONDS = 1.0
+
+
+def slowest(device: str, dtype: Dtype) -> Throughput:
+    return Throughput(1e9, 1e9, 1e-3, device, dtype.value)
+
 
 def calibrate(torch: Any, device: str, dtype: Dtype, *, again: bool = False) -> Throughput:
     """Measure the device's pace at ``dtype`` (once per process; a few milliseconds).

@@ -21,7 +21,14 @@ from rnnshape.torchrun.device import (
     resolve_device,
     torch_warnings,
 )
-from rnnshape.torchrun.estimate import RunEstimate, calibrate, duration_text, estimate_run
+from rnnshape.torchrun.estimate import (
+    SLOWEST_SECONDS,
+    RunEstimate,
+    calibrate,
+    duration_text,
+    estimate_run,
+    slowest,
+)
 
 
 @dataclass(frozen=True)
@@ -135,7 +142,13 @@ def check_time_fits(
     bench: BenchRequest | None,
     max_seconds: float | None,
 ) -> RunEstimate:
-    """Estimate the run's wall time; refuse it, before allocating, above ``max_seconds``."""
+    """Estimate the run's wall time; refuse it, before allocating, above ``max_seconds``.
+
+    A run that takes under a second even on the slowest device is not measured for."""
+    estimate = estimate_run(spec, inp, dtype, slowest(device, dtype), bench)
+    limit = SLOWEST_SECONDS if max_seconds is None else min(max_seconds, SLOWEST_SECONDS)
+    if estimate.seconds <= limit:
+        return estimate
     pace = calibrate(torch, device, dtype)
     estimate = estimate_run(spec, inp, dtype, pace, bench)
     if max_seconds is not None and estimate.seconds > max_seconds:
