@@ -74,6 +74,16 @@ def describe(exc: BaseException) -> tuple[str, int]:
     )
 
 
+def _fail(exc: BaseException, debug: bool) -> int:
+    """Print ``exc`` as one ``error:`` line and give its exit code; an unexpected exception
+    (a bug) propagates instead when the traceback was asked for."""
+    if debug and not isinstance(exc, (RnnShapeError, KeyboardInterrupt)):
+        raise exc
+    message, code = describe(exc)
+    error(message)
+    return code
+
+
 @contextmanager
 def guard(ctx: typer.Context) -> Iterator[None]:
     """Run a command's body; turn every failure into one line and its documented exit code."""
@@ -81,16 +91,8 @@ def guard(ctx: typer.Context) -> Iterator[None]:
         yield
     except (typer.Exit, typer.Abort):
         raise
-    except (RnnShapeError, KeyboardInterrupt) as exc:
-        message, code = describe(exc)
-        error(message)
-        raise typer.Exit(code) from None
-    except Exception as exc:
-        if session(ctx).debug or _debug_env():
-            raise
-        message, code = describe(exc)
-        error(message)
-        raise typer.Exit(code) from None
+    except (Exception, KeyboardInterrupt) as exc:
+        raise typer.Exit(_fail(exc, session(ctx).debug or _debug_env())) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -117,14 +119,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ctx is not None:
             sys.stderr.write(f"Try '{one_line(ctx.command_path)} --help' for help.\n")
         return int(getattr(exc, "exit_code", EXIT_USAGE))
-    except RnnShapeError as exc:  # raised while Typer converts a value, before any command
-        message, code = describe(exc)
-        error(message)
-        return code
-    except Exception as exc:  # a bug, even in parsing: one line unless asked for the traceback
-        if _debug_env() or "--debug" in args:
-            raise
-        message, code = describe(exc)
-        error(message)
-        return code
+    except Exception as exc:  # raised while Typer converts a value, before any command runs
+        return _fail(exc, _debug_env() or "--debug" in args)
     return int(result) if isinstance(result, int) else 0

@@ -192,11 +192,6 @@ def _argument(kind: Any, metavar: str, text: str, hidden: bool) -> Any:
     return Annotated[kind, info]
 
 
-def parse_lengths(text: str | None) -> list[int] | None:
-    """``5,3,2`` → ``[5, 3, 2]``; the spec validates the values themselves."""
-    return parse_int_list("lengths", text, "5,3,2")
-
-
 def check_svg_path(svg: Path | None) -> None:
     """Refuse, before any work, an --svg path that is not an .svg file that can be written."""
     if svg is None:
@@ -261,7 +256,7 @@ def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) ->
                 seq=integers["seq"],
                 batch=integers["batch"],
                 unbatched=values["unbatched"] or None,  # see _OFF_MEANS_UNSET
-                lengths=parse_lengths(values["lengths"]),
+                lengths=parse_int_list("lengths", values["lengths"], "5,3,2"),
                 device=values["device"],
                 dtype=values["dtype"],
                 seed=integers["seed"] or 0,  # --seed has a default

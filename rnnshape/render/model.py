@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.render.formats import OutputFormat
 from rnnshape.render.report import render_tables as render_report_tables
-from rnnshape.render.tables import section_table
+from rnnshape.render.tables import captured, drawn_apart, section_table
 from rnnshape.report import Display
 from rnnshape.report_model import ModelCall, ModelReport, register_model_display
 from rnnshape.text import short_count
@@ -100,30 +100,12 @@ RENDERERS: dict[OutputFormat, Callable[[ModelReport, TextIO], None]] = {
 
 def plain_text(model: ModelReport) -> str:
     """The tables as a pipe gets them (``str(model_report)``)."""
-    import io
-
-    out = io.StringIO()
-    emit_tables(model, out)
-    return out.getvalue().rstrip("\n")
+    return captured(emit_tables, model)
 
 
 def rich_lines(model: ModelReport, console: Console, options: ConsoleOptions) -> RenderResult:
     """The tables drawn at the caller's width, as Rich renderables."""
-    import io
-
-    from rich.console import Console
-    from rich.text import Text
-
-    buffer = io.StringIO()
-    apart = Console(
-        file=buffer,
-        width=options.max_width,
-        color_system="truecolor" if console.color_system else None,
-        force_terminal=console.is_terminal,
-        soft_wrap=False,
-    )
-    render_tables(model, apart)
-    yield Text.from_ansi(buffer.getvalue().rstrip("\n"))
+    yield drawn_apart(console, options.max_width, lambda apart: render_tables(model, apart))
 
 
 register_model_display(

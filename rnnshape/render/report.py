@@ -12,7 +12,9 @@ from rnnshape.render.formats import OutputFormat
 from rnnshape.render.tables import (
     PIPED_MIN_WIDTH,
     PIPED_UNLIMITED,
+    captured,
     content_width,
+    drawn_apart,
     output_console,
     section_table,
 )
@@ -319,36 +321,22 @@ def write_replacing(path: Path, text: str) -> None:
 def plain_text(report: Report) -> str:
     """The tables as a pipe gets them: as wide as their content, no colour, no trailing
     spaces (``str(report)``)."""
-    import io
-
-    out = io.StringIO()
-    emit_tables(report, out)
-    return out.getvalue().rstrip("\n")
+    return captured(emit_tables, report)
 
 
 def rich_sections(report: Report, console: Console, options: ConsoleOptions) -> RenderResult:
     """The tables as Rich renderables (``rich.print(report)``), laid out at the caller's width."""
-    import io
-
-    from rich.console import Console
-    from rich.text import Text
-
     yield from _sections(report)
-    if report.explanation is not None:
+    explanation = report.explanation
+    if explanation is not None:
         from rnnshape.render.explain import render_explain
 
+        def draw(apart: Console) -> None:
+            apart.print()
+            render_explain(explanation, report.spec, report.input, apart)
+
         # The explanation prints line by line; draw it apart at the same width and colours.
-        buffer = io.StringIO()
-        apart = Console(
-            file=buffer,
-            width=options.max_width,
-            color_system="truecolor" if console.color_system else None,  # re-rendered below
-            force_terminal=console.is_terminal,
-            soft_wrap=False,
-        )
-        apart.print()
-        render_explain(report.explanation, report.spec, report.input, apart)
-        yield Text.from_ansi(buffer.getvalue().rstrip("\n"))
+        yield drawn_apart(console, options.max_width, draw)
 
 
 def mimebundle(report: Report) -> dict[str, str]:

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.table import Table
+    from rich.text import Text
 
+T = TypeVar("T")
 # Prose (notes, the explanation) still wraps at 80 columns when the tables are narrower.
 PIPED_MIN_WIDTH = 80
 # Without a content to measure, wide enough that no cell wraps (tables never expand).
@@ -69,3 +71,28 @@ def output_console(out: TextIO, content: Sequence[RenderableType] = ()) -> Itera
         piped.width = max(PIPED_MIN_WIDTH, widest)
     yield piped
     out.write(strip_trailing(buffer.getvalue()))
+
+
+def captured(emit: Callable[[T, TextIO], None], value: T) -> str:
+    """What ``emit`` writes for ``value`` on a pipe: the plain text a ``str()`` shows."""
+    out = io.StringIO()
+    emit(value, out)
+    return out.getvalue().rstrip("\n")
+
+
+def drawn_apart(console: Console, width: int, draw: Callable[[Console], None]) -> Text:
+    """What ``draw`` prints, drawn on a console of its own at ``width`` with ``console``'s
+    colours, as one renderable: for output printed line by line inside Rich's protocol."""
+    from rich.console import Console
+    from rich.text import Text
+
+    buffer = io.StringIO()
+    apart = Console(
+        file=buffer,
+        width=width,
+        color_system="truecolor" if console.color_system else None,  # re-rendered as Text
+        force_terminal=console.is_terminal,
+        soft_wrap=False,
+    )
+    draw(apart)
+    return Text.from_ansi(buffer.getvalue().rstrip("\n"))
