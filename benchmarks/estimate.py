@@ -42,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import rnnshape
-    from rnnshape.pipeline import bench_request
-    from rnnshape.spec import make_input, make_spec, parse_dtype
+    from rnnshape.spec import RunOptions, make_input, make_spec, parse_dtype
     from rnnshape.torchrun.device import resolve_device
     from rnnshape.torchrun.estimate import calibrate, estimate_run
 
@@ -66,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         bench, backward = options.pop("bench", None), options.pop("backward", False)
         spec = make_spec(mode, input_size, hidden_size, num_layers, **options)
         inp = make_input(spec, **input_keys)
-        estimate = estimate_run(spec, inp, dtype, pace, bench_request(bench, backward, True))
+        estimate = estimate_run(
+            spec, inp, dtype, pace, RunOptions(bench=bench, backward=backward).bench_request
+        )
         began = time.perf_counter()
         rnnshape.inspect(
             mode,

@@ -29,7 +29,6 @@ from rnnshape.formulas import (
 from rnnshape.report import (
     UNSTABLE_IQR_FRACTION,
     BenchFigures,
-    BenchRequest,
     BenchTimes,
     Report,
     TensorRow,
@@ -39,15 +38,11 @@ from rnnshape.spec import (
     InputSpec,
     LayerSpec,
     Mode,
-    check_device_name,
     make_input,
     make_spec,
-    parse_dtype,
     spec_warnings,
 )
-
-# A real run estimated to take longer than this is refused unless the limit is raised.
-DEFAULT_MAX_SECONDS = 60.0
+from rnnshape.spec.options import DEFAULT_MAX_SECONDS, RunOptions
 
 if TYPE_CHECKING:
     from rnnshape.explain.model import Explanation
@@ -64,15 +59,16 @@ def inspect(
     batch: int | None = None,
     unbatched: bool | None = None,
     lengths: Sequence[int] | None = None,
+    options: RunOptions | None = None,
     device: str = "cpu",
     dtype: Dtype | str = Dtype.FLOAT32,
     seed: int = 0,
     run: bool = True,
     bench: int | None = None,
     backward: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-    explain: bool = False,
     max_seconds: float | None = DEFAULT_MAX_SECONDS,
+    explain: bool = False,
+    progress: Callable[[int, int], None] | None = None,
     started: Callable[[float], None] | None = None,
     **layer_options: object,
 ) -> Report:
@@ -80,78 +76,66 @@ def inspect(
 
     ``layer_options`` are the class's other constructor keywords (``bias``, ``batch_first``,
     ``dropout``, ``bidirectional``, ``proj_size``, ``nonlinearity``); ``None`` means not given.
-    ``bench=N`` times N more passes (forward, or forward+backward with ``backward``);
-    ``explain`` adds the equations, gate blocks and unrolled network.
-    A real run whose estimated time (build, forward pass, bench) is over ``max_seconds``
-    is refused before anything is allocated (``None``: no limit); ``started`` receives the
-    estimate, in seconds, just before the run starts.
+    How it runs is ``options`` (a ``RunOptions``) or, as a shorthand, its fields given one by
+    one (``run=False`` is ``dry_run=True``); see ``RunOptions`` and ``run_report``.
     """
     spec = make_spec(mode, input_size, hidden_size, num_layers, **layer_options)
     inp = make_input(spec, seq=seq, batch=batch, unbatched=unbatched, lengths=lengths)
-    kind = parse_dtype(dtype)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise SpecError("seed", f"{seed} must be an integer from 0 to 2**63 - 1")
-    request = bench_request(bench, backward, run)
-    limit = check_max_seconds(max_seconds)
-    if not run:
-        check_device_name(device)
-        return build_report(spec, inp, device=device, dtype=kind.value, seed=seed, explain=explain)
+    if options is None:
+        if not isinstance(run, bool):
+            raise SpecError("run", f"must be true or false, got {run!r}", kind="wrong_type")
+        options = RunOptions(
+            device=device,
+            dtype=dtype,  # type: ignore[arg-type]  # a name is parsed by RunOptions
+            seed=seed,
+            bench=bench,
+            backward=backward,
+            max_seconds=max_seconds,
+            dry_run=not run,
+        )
+    elif not isinstance(options, RunOptions):
+        raise SpecError("options", f"must be a RunOptions, got {options!r}", kind="wrong_type")
+    return run_report(spec, inp, options, explain=explain, progress=progress, started=started)
+
+
+def run_report(
+    spec: LayerSpec,
+    inp: InputSpec,
+    options: RunOptions = RunOptions(),
+    *,
+    explain: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    started: Callable[[float], None] | None = None,
+) -> Report:
+    """The one entry point: a complete Report of ``spec`` on ``inp``, run as ``options`` say.
+
+    With ``options.dry_run`` the formulas alone answer (no torch). Otherwise the module is
+    built and run (``rnnshape.torchrun``) and every figure is verified against torch; a run
+    estimated to take longer than ``options.max_seconds`` is refused before it starts.
+    ``explain`` adds the equations, gate blocks and unrolled network; ``progress`` receives
+    (done, total) bench passes; ``started`` the time estimate, in seconds, as the run starts.
+    """
+    if options.dry_run:
+        return build_report(
+            spec,
+            inp,
+            device=options.device,
+            dtype=options.dtype.value,
+            seed=options.seed,
+            explain=explain,
+        )
     from rnnshape.torchrun.run import run as run_forward
 
-    observation = run_forward(
-        spec,
-        inp,
-        device=device,
-        dtype=kind,
-        seed=seed,
-        bench=request,
-        progress=progress,
-        max_seconds=limit,
-        started=started,
-    )
+    observation = run_forward(spec, inp, options, progress=progress, started=started)
     return build_report(
         spec,
         inp,
         device=observation.device,
-        dtype=kind.value,
-        seed=seed,
+        dtype=options.dtype.value,
+        seed=options.seed,
         observation=observation,
         explain=explain,
     )
-
-
-def check_max_seconds(max_seconds: float | None) -> float | None:
-    """Validate the time limit (no torch needed): a positive number of seconds, or None."""
-    if max_seconds is None:
-        return None
-    if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)):
-        raise SpecError("max_seconds", f"must be a number, got {max_seconds!r}", kind="wrong_type")
-    if not max_seconds > 0:  # also refuses NaN
-        raise SpecError("max_seconds", f"{max_seconds:g} must be a positive number of seconds")
-    return float(max_seconds)
-
-
-def bench_request(bench: int | None, backward: bool, run: bool) -> BenchRequest | None:
-    """Validate the bench options (no torch needed)."""
-    if bench is None:
-        if backward:
-            raise SpecError(
-                "backward",
-                "needs {bench} N: it times forward plus backward passes",
-                kind="unsupported",
-            )
-        return None
-    if isinstance(bench, bool) or not isinstance(bench, int):
-        raise SpecError("bench", f"must be an integer, got {bench!r}", kind="wrong_type")
-    if bench < 1:
-        raise SpecError("bench", f"{bench} must be at least 1")
-    if not run:
-        raise SpecError(
-            "bench",
-            "cannot be combined with {dry_run}: timing needs a real run",
-            kind="unsupported",
-        )
-    return BenchRequest(runs=bench, backward=backward)
 
 
 def inspect_module(module: Any, input: Any, hx: Any = None, *, seed: int = 0) -> Report:

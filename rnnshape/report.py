@@ -34,7 +34,6 @@ __all__ = [
     "LISTING_EDGE",
     "SCHEMA_VERSION",
     "BenchFigures",
-    "BenchRequest",
     "BenchTimes",
     "Cost",
     "Dim",
@@ -89,14 +88,6 @@ def dim_symbol(dim: Dim) -> str:
 def dim_value(dim: Dim) -> str:
     """The same with this run's numbers: ``4·20``, ``2·8``, ``10``."""
     return product_text([value for _, value in dim])
-
-
-class BenchRequest(NamedTuple):
-    """Time ``runs`` passes after ``warmup`` untimed ones; with ``backward``, forward+backward."""
-
-    runs: int
-    backward: bool = False
-    warmup: int = 3
 
 
 class BenchTimes(NamedTuple):

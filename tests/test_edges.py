@@ -57,7 +57,7 @@ def test_an_interrupt_exits_130(
     def interrupted(*_: object, **__: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(rnnshape.pipeline, "inspect", interrupted)
+    monkeypatch.setattr(rnnshape.pipeline, "run_report", interrupted)
     assert main(["lstm", "2", "3", "--dry-run"]) == 130
     assert capsys.readouterr() == ("", "error: interrupted\n")
 

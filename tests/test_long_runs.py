@@ -80,7 +80,7 @@ def test_api_limit_and_started_callback() -> None:
 
 def test_cli_default_matches_the_api_default() -> None:
     from rnnshape.cli.layer import OPTIONS
-    from rnnshape.pipeline import DEFAULT_MAX_SECONDS
+    from rnnshape.spec.options import DEFAULT_MAX_SECONDS
 
     assert next(o.default for o in OPTIONS if o.key == "max_seconds") == DEFAULT_MAX_SECONDS
 

@@ -9,14 +9,13 @@ rule ids and message helpers they share. Without ``--run``, nothing here imports
 from .files import Entry, find_specs, split_key
 from .problems import CheckProblem, Rule, config_list_text
 from .rules import check_spec
-from .run import CheckRun, RunOptions, SpecResult, check_entry, check_files
+from .run import CheckRun, SpecResult, check_entry, check_files
 
 __all__ = [
     "CheckProblem",
     "CheckRun",
     "Entry",
     "Rule",
-    "RunOptions",
     "SpecResult",
     "check_entry",
     "check_files",

@@ -35,6 +35,8 @@ class Rule(str, Enum):
     NUMBER = "number"  # a YAML number that YAML 1.1 and 1.2 read differently (020, 1:30)
     # With --run: torch and the formulas disagree.
     VERIFY = "verify"
+    # With --run: a guard refused the run (memory, time), or the check's --max-seconds was spent.
+    RUN = "run"
     # An expectation the module does not meet: ``expect.<name>``, one per key of ``expect``.
     EXPECT_NUM_PARAMETERS = "expect.num_parameters"
     EXPECT_MAX_PARAMETERS = "expect.max_parameters"

@@ -10,31 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rnnshape.errors import SpecError, VerificationError
-from rnnshape.pipeline import build_report, inspect
+from rnnshape.errors import VerificationError
+from rnnshape.pipeline import build_report, run_report
 from rnnshape.report import Report
-from rnnshape.spec import (
-    INPUT_KEYS,
-    TORCH_KEYS,
-    Dtype,
-    InputSpec,
-    LayerSpec,
-    Mode,
-    make_input,
-    make_spec,
-)
+from rnnshape.spec import INPUT_KEYS, TORCH_KEYS, Dtype, InputSpec, LayerSpec, Mode
+from rnnshape.spec.layer import input_problems, spec_problems
 
 from .expect import COUNT_EXPECTATIONS, expectations, unmet
 from .parsers import AmbiguousNumber, item_line, key_line
 from .problems import CheckProblem, Rule, describe, did_you_mean, int_text, shorten, value_text
 
-if TYPE_CHECKING:  # run.py calls check_spec: only the annotation comes from there
-    from .run import RunOptions
+if TYPE_CHECKING:
+    from rnnshape.spec.options import RunOptions
 
 _REQUIRED = ("input_size", "hidden_size")
-# Stand-ins for a missing or broken size, so that the other keys are still checked; a huge
-# hidden_size never makes proj_size look too large.
-_STAND_IN = {"input_size": 1, "hidden_size": 2**62}
 # SpecError.kind → the rule it breaks.
 _KIND_RULE = {"wrong_type": Rule.WRONG_TYPE, "value": Rule.VALUE, "unsupported": Rule.UNKNOWN_KEY}
 _INPUT_NAMES = {k: f"input.{k}" for k in INPUT_KEYS}
@@ -60,28 +49,19 @@ def check_spec(
     mode = _mode(value, line, problems)
     kwargs = _torch_kwargs(value, mode, line, problems)
     if mode is None:
-        _input_kwargs(value, None, problems)
+        _input(value, None, problems)
         expectations(value, None, problems)
         return problems, None, None
     spec = _layer_spec(value, mode, kwargs, problems)
-    inputs = _input_kwargs(value, spec or LayerSpec(mode, 1, 1), problems)
+    inp = _input(value, mode, problems)
     expect = expectations(value, mode, problems)
-    if problems or spec is None or inputs is None:
+    if problems or spec is None or inp is None:
         return problems, mode.torch_class, None
-    inp, input_kwargs = inputs
     if run is None:
         report = build_report(spec, inp, device="cpu", dtype=Dtype.FLOAT32.value, seed=None)
     else:
         try:
-            report = inspect(
-                mode,
-                **kwargs,
-                **input_kwargs,
-                device=run.device,
-                dtype=run.dtype,
-                seed=0,
-                run=True,
-            )
+            report = run_report(spec, inp, run)
         except VerificationError as exc:
             problems.append(CheckProblem(Rule.VERIFY, exc.message, line))
             return problems, mode.torch_class, None
@@ -188,36 +168,26 @@ def _unknown_key(key: object, valid: Sequence[str]) -> str:
 def _layer_spec(
     spec: Mapping[Any, Any], mode: Mode, kwargs: dict[str, Any], problems: list[CheckProblem]
 ) -> LayerSpec | None:
-    """``make_spec`` on the given keywords, reporting every key it rejects, not just the first."""
+    """The spec of the given keywords, reporting every key it breaks (one validation pass)."""
     args = dict(kwargs)
-    broken = any(key not in args for key in _REQUIRED)  # already reported as missing
-    for key in _REQUIRED:
-        args.setdefault(key, _STAND_IN[key])
-    # Each failure removes (or stands in for) the key it names, so this ends.
-    for _ in range(len(args) + 1):
-        try:
-            built = make_spec(mode, **args)
-        except SpecError as exc:
-            broken = True
+    missing = {key for key in _REQUIRED if key not in args}  # already reported as missing
+    sizes = [args.pop(key, None) for key in _REQUIRED]
+    built, found = spec_problems(mode, *sizes, **args)
+    for exc in found:
+        if exc.param not in missing:
             rule = _KIND_RULE[exc.kind]
             problems.append(CheckProblem(rule, str(exc), key_line(spec, exc.param)))
-            if exc.param not in args:
-                return None
-            if exc.param in _REQUIRED:
-                args[exc.param] = _STAND_IN[exc.param]
-            else:
-                del args[exc.param]
-            continue
-        return None if broken else built
-    return None
+    return None if missing else built
 
 
-def _input_kwargs(
-    spec: Mapping[Any, Any], layer: LayerSpec | None, problems: list[CheckProblem]
-) -> tuple[InputSpec, dict[str, Any]] | None:
-    """The validated input and the keywords it came from; None where it is invalid."""
+def _input(
+    spec: Mapping[Any, Any], mode: Mode | None, problems: list[CheckProblem]
+) -> InputSpec | None:
+    """The validated input, reporting every rule it breaks; None where it is invalid.
+
+    Without a mode (``type`` is broken) only the keys themselves are checked."""
     if "input" not in spec:
-        return (make_input(layer), {}) if layer is not None else None
+        return input_problems(mode)[0] if mode is not None else None
     given = spec["input"]
     where = key_line(spec, "input")
     if not isinstance(given, Mapping):
@@ -237,19 +207,10 @@ def _input_kwargs(
             broken = True
         else:
             args[key] = value
-    if layer is None:
+    if mode is None:
         return None
-    for _ in range(len(args) + 1):
-        try:
-            inp = make_input(layer, **args)
-        except SpecError as exc:
-            broken = True
-            message = exc.render(_INPUT_NAMES)
-            rule = _KIND_RULE[exc.kind]
-            problems.append(CheckProblem(rule, message, key_line(given, exc.param)))
-            if exc.param not in args:
-                return None
-            del args[exc.param]
-            continue
-        return None if broken else (inp, args)
-    return None
+    inp, found = input_problems(mode, **args)
+    for exc in found:
+        rule = _KIND_RULE[exc.kind]
+        problems.append(CheckProblem(rule, exc.render(_INPUT_NAMES), key_line(given, exc.param)))
+    return None if broken else inp

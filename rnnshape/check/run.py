@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rnnshape.errors import SpecError, UsageError
 from rnnshape.report import Report
-from rnnshape.spec import Dtype
+from rnnshape.spec.options import RunOptions
 
 from .expect import output_name
 from .files import Entry, config_files, find_specs, folder_problem
-from .problems import CheckProblem
+from .problems import CheckProblem, Rule
 from .rules import check_spec
 
-_RUN_OPTION_NAMES = {"device": "--device", "dtype": "--dtype"}
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """With ``--run``: build each module in torch on ``device`` at ``dtype``."""
-
-    device: str = "cpu"
-    dtype: Dtype = Dtype.FLOAT32
+# How check's messages name what the run options' messages call by their API names.
+_RUN_OPTION_NAMES = {
+    "device": "--device",
+    "dtype": "--dtype",
+    "max_seconds": "--max-seconds",
+    "dry_run": "a check without --run",
+    "seq": "input.seq",
+    "batch": "input.batch",
+}
+_now = time.monotonic  # the check's clock (a test replaces it)
+# A refusal about these is the whole command's: the machine cannot run what was asked.
+_COMMAND_OPTIONS = frozenset({"device", "dtype"})
 
 
 @dataclass(frozen=True)
@@ -87,10 +91,12 @@ def check_files(
     """Check every spec of every file; a file that cannot be read is one failed result.
 
     A folder stands for the config files under it (``files.config_files``); one with none is
-    one failed result.
+    one failed result. With ``run``, its ``max_seconds`` bounds the whole check: each spec
+    runs within what is left, and the specs after it is spent are reported as not run.
     """
     files: list[str] = []
     results: list[SpecResult] = []
+    budget = _Budget(run)
     for path in paths:
         found = config_files(path) if os.path.isdir(path) else [path]
         if not found:
@@ -98,19 +104,65 @@ def check_files(
             results.append(check_entry(folder_problem(path), run))
         for file in found:
             files.append(file)
-            results += [check_entry(entry, run) for entry in find_specs(file, key)]
+            results += [budget.check(entry) for entry in find_specs(file, key)]
     return CheckRun(tuple(files), tuple(results), ran_forward=run is not None)
 
 
+class _Budget:
+    """The time a ``check --run`` may spend in total (its ``--max-seconds``)."""
+
+    def __init__(self, run: RunOptions | None) -> None:
+        self.run = run
+        self.began = _now()
+
+    def check(self, entry: Entry) -> SpecResult:
+        run = self.run
+        if run is None or run.max_seconds is None or entry.problem is not None:
+            return check_entry(entry, run)
+        left = run.max_seconds - (_now() - self.began)
+        if left <= 0:
+            message = (
+                f"not run: the check's --max-seconds {run.max_seconds:g} was spent on the "
+                "specs before this one; raise --max-seconds to run them all"
+            )
+            return SpecResult(
+                entry.file,
+                entry.document,
+                entry.name,
+                entry.label,
+                (CheckProblem(Rule.RUN, message, entry.line),),
+            )
+        result = check_entry(entry, replace(run, max_seconds=left))
+        if left < run.max_seconds and any(p.rule is Rule.RUN for p in result.problems):
+            spent = run.max_seconds - left
+            note = (
+                f" (the check's --max-seconds {run.max_seconds:g} had {left:.1f} s left "
+                f"after {spent:.1f} s on the specs before this one)"
+            )
+            problems = tuple(
+                replace(p, message=p.message + note) if p.rule is Rule.RUN else p
+                for p in result.problems
+            )
+            result = replace(result, problems=problems)
+        return result
+
+
 def check_entry(entry: Entry, run: RunOptions | None = None) -> SpecResult:
-    """Check one entry that ``files.find_specs`` produced."""
+    """Check one entry that ``files.find_specs`` produced.
+
+    With ``run``, a run that a guard refuses (memory, time) is a problem of this spec (rule
+    ``run``); a device or dtype this machine cannot run is the whole command's usage error."""
     if entry.problem is not None:
         return SpecResult(entry.file, entry.document, entry.name, entry.label, (entry.problem,))
     try:
         problems, module, report = check_spec(entry.spec, entry.line, run)
-    except (SpecError, UsageError) as exc:  # a device or dtype this machine cannot run
-        message = exc.render(_RUN_OPTION_NAMES) if isinstance(exc, SpecError) else exc.message
-        raise UsageError(f"{entry.label}: {message}") from exc
+    except SpecError as exc:
+        message = exc.render(_RUN_OPTION_NAMES)
+        if exc.param in _COMMAND_OPTIONS:
+            raise UsageError(f"{entry.label}: {message}") from exc
+        problems, module, report = [CheckProblem(Rule.RUN, message, entry.line)], None, None
+    except UsageError as exc:
+        problems, module, report = [CheckProblem(Rule.RUN, exc.message, entry.line)], None, None
     warnings = report.warnings if report is not None else ()
     # In file order; problems without a line (rare) keep their place at the end.
     ordered = sorted(problems, key=lambda p: (p.line is None, p.line or 0))

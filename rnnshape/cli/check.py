@@ -10,6 +10,7 @@ import typer
 from rnnshape.cli.command import Command
 from rnnshape.cli.exits import guard, warn
 from rnnshape.cli.options import JsonFlag
+from rnnshape.cli.parsing import number_text, parse_float
 from rnnshape.errors import EXIT_PROBLEMS, UsageError
 
 EPILOG = (
@@ -59,6 +60,16 @@ def check_command(
             rich_help_panel="Run",
         ),
     ] = None,
+    max_seconds: Annotated[
+        str | None,
+        typer.Option(
+            metavar="S",
+            parser=number_text,
+            help="with --run: the whole check's time limit; specs left when it is spent are "
+            "reported as not run (default 60)",
+            rich_help_panel="Run",
+        ),
+    ] = None,
     json: JsonFlag = False,
 ) -> None:
     """Check RNN/LSTM/GRU specs in config files: valid for torch, and as expected (exit 1 if not).
@@ -66,7 +77,7 @@ def check_command(
     Without --run, torch is not imported: counts and shapes come from the --dry-run formulas.
     """
     with guard(ctx):
-        from rnnshape.check import RunOptions, check_files, split_key
+        from rnnshape.check import check_files, split_key
         from rnnshape.render import Document, OutputFormat, render
         from rnnshape.render.check import warning_lines
 
@@ -81,13 +92,17 @@ def check_command(
                 raise UsageError(str(exc)) from None
         options = None
         if run:
-            from rnnshape.spec import check_device_name, parse_dtype
+            from rnnshape.spec import RunOptions
+            from rnnshape.spec.options import DEFAULT_MAX_SECONDS
 
+            limit = parse_float("max_seconds", max_seconds)
             options = RunOptions(
-                check_device_name(device or "cpu"), parse_dtype(dtype or "float32")
+                device=device or "cpu",
+                dtype=dtype or "float32",  # type: ignore[arg-type]  # parsed by RunOptions
+                max_seconds=DEFAULT_MAX_SECONDS if limit is None else limit,
             )
-        elif device is not None or dtype is not None:
-            warn("--device and --dtype have no effect without --run")
+        elif device is not None or dtype is not None or max_seconds is not None:
+            warn("--device, --dtype and --max-seconds have no effect without --run")
         outcome = check_files(files, key=key, run=options)
         for line in warning_lines(outcome):
             warn(line)

@@ -20,7 +20,13 @@ import typer
 from rnnshape.cli.command import Command, Group
 from rnnshape.cli.exits import guard, session, warn
 from rnnshape.cli.options import JsonFlag
-from rnnshape.cli.parsing import integer_text, parse_int, parse_int_list
+from rnnshape.cli.parsing import (
+    integer_text,
+    number_text,
+    parse_float,
+    parse_int,
+    parse_int_list,
+)
 from rnnshape.cli.progress import RunProgress
 from rnnshape.errors import SpecError
 from rnnshape.spec import OPTIONAL_KWARGS, Mode, modes_with
@@ -108,7 +114,7 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("dry_run", bool, False, "formulas only: no torch, nothing allocated", RUN, ("--dry-run",)),
     Opt("bench", int | None, None, "time N passes after warm-up", RUN, metavar="N"),
     Opt("backward", bool, False, "with --bench: time forward + backward", RUN, ("--backward",)),
-    # 60.0 is pipeline.DEFAULT_MAX_SECONDS, written out so that --help need not import it.
+    # 60.0 is spec.options.DEFAULT_MAX_SECONDS, written out so that --help need not import it.
     Opt(
         "max_seconds",
         float,
@@ -133,6 +139,8 @@ _LAYER_KEYS = tuple(k for k in OPTIONAL_KWARGS if k != "num_layers")
 assert {o.key for o in OPTIONS} >= set(_LAYER_KEYS), "every constructor keyword has a flag"
 # Integer options: given as text and parsed by ``parse_int`` (ASCII digits only).
 _INTEGER_KEYS = frozenset(o.key for o in OPTIONS if o.type in (int, int | None))
+# Number options: given as text and parsed by ``parse_float`` under the integers' rule.
+_NUMBER_KEYS = frozenset(o.key for o in OPTIONS if o.type in (float, float | None))
 # Flags without a --no- form: off means not given.
 _OFF_MEANS_UNSET = frozenset(o.key for o in OPTIONS if o.default is False)
 
@@ -156,6 +164,8 @@ def _annotation(opt: Opt, hidden: bool) -> Any:
     kind = opt.type
     if opt.key in _INTEGER_KEYS:
         kind, settings["parser"] = str | None, integer_text
+    elif opt.key in _NUMBER_KEYS:
+        kind, settings["parser"] = str | None, number_text
     return Annotated[kind, typer.Option(*opt.decls, help=text, **settings)]
 
 
@@ -221,8 +231,9 @@ def check_svg_path(svg: Path | None) -> None:
 
 def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) -> None:
     """Parse, build the report with one call, hand it to one renderer."""
-    from rnnshape.pipeline import inspect as inspect_layer
+    from rnnshape.pipeline import run_report
     from rnnshape.render import Document, OutputFormat, render
+    from rnnshape.spec import RunOptions, make_input, make_spec
 
     json_out = bool(values["json"])
     svg = Path(values["svg"]) if values["svg"] is not None else None
@@ -232,6 +243,7 @@ def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) ->
             parse_int(name, values[name]) for name in ("input_size", "hidden_size", "num_layers")
         ]
         integers = {key: parse_int(key, values[key]) for key in _INTEGER_KEYS}
+        numbers = {key: parse_float(key, values[key]) for key in _NUMBER_KEYS}
         if mode.is_cell and values["num_layers"] is not None:
             raise SpecError(
                 "num_layers",
@@ -242,32 +254,36 @@ def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) ->
         input_size, hidden_size, num_layers = sizes
         assert input_size is not None and hidden_size is not None  # required arguments
         # An unset --flag is "not given", so that the spec can say which modes take it.
-        given = values | integers
+        given = values | integers | numbers
         layer_options = {
             key: None if key in _OFF_MEANS_UNSET and not given[key] else given[key]
             for key in _LAYER_KEYS
         }
+        spec = make_spec(mode, input_size, hidden_size, num_layers, **layer_options)
+        inp = make_input(
+            spec,
+            seq=integers["seq"],
+            batch=integers["batch"],
+            unbatched=values["unbatched"] or None,  # see _OFF_MEANS_UNSET
+            lengths=parse_int_list("lengths", values["lengths"], "5,3,2"),
+        )
+        options = RunOptions(
+            device=values["device"],
+            dtype=values["dtype"],
+            seed=integers["seed"] or 0,  # --seed has a default
+            bench=integers["bench"],
+            backward=values["backward"],
+            max_seconds=numbers["max_seconds"],
+            dry_run=values["dry_run"],
+        )
         with RunProgress(json_out) as progress:
-            report = inspect_layer(
-                mode,
-                input_size,
-                hidden_size,
-                num_layers,
-                seq=integers["seq"],
-                batch=integers["batch"],
-                unbatched=values["unbatched"] or None,  # see _OFF_MEANS_UNSET
-                lengths=parse_int_list("lengths", values["lengths"], "5,3,2"),
-                device=values["device"],
-                dtype=values["dtype"],
-                seed=integers["seed"] or 0,  # --seed has a default
-                run=not values["dry_run"],
-                bench=integers["bench"],
-                backward=values["backward"],
-                progress=progress.update,
+            report = run_report(
+                spec,
+                inp,
+                options,
                 explain=values["explain"],
-                max_seconds=values["max_seconds"],
+                progress=progress.update,
                 started=progress.started,
-                **layer_options,
             )
         if session(ctx).short_lived:
             # The process ends after printing: keep the garbage collector from rescanning

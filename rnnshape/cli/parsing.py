@@ -13,6 +13,9 @@ import re
 from rnnshape.errors import SpecError
 
 _INTEGER = re.compile(r"-?[0-9]+")  # ASCII digits only (re's \d matches any Unicode digit)
+# The same rule for numbers with a fraction or exponent: ASCII, no ``_``, no spaces; ``inf``
+# (any case) for no limit. Python's ``float`` would take ``1_000``, `` 5`` and ``٥``.
+_NUMBER = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?|[iI][nN][fF]")
 
 
 def integer_text(text: str) -> str:
@@ -31,6 +34,33 @@ def parse_int(key: str, text: str | int | None) -> int | None:
     if _INTEGER.fullmatch(text) is None:
         raise SpecError(key, f"{text!r} must be an integer (digits 0-9)", kind="wrong_type")
     return int(text)
+
+
+def number_text(text: str) -> str:
+    """Typer's ``parser`` for a number given as text: keeps the text, checked later."""
+    return text
+
+
+number_text.__name__ = "float"
+
+
+def parse_float(key: str, text: str | float | None) -> float | None:
+    """``"0.5"`` → ``0.5`` under the integers' rule (ASCII digits, a point, an exponent).
+
+    A value that is not zero but rounds to zero or to infinity is refused, quoting the text
+    as typed: ``1e-400`` is not 0 to the user."""
+    if text is None or isinstance(text, float):  # a default
+        return text
+    if _NUMBER.fullmatch(text) is None:
+        raise SpecError(
+            key, f"{text!r} must be a number (digits 0-9, e.g. 0.5 or 1e3)", kind="wrong_type"
+        )
+    value = float(text)
+    if value == 0 and any(c in "123456789" for c in text.lower().split("e")[0]):
+        raise SpecError(key, f"{text} is too small to tell from 0")
+    if value in (float("inf"), float("-inf")) and "inf" not in text.lower():
+        raise SpecError(key, f"{text} is too large for a number here")
+    return value
 
 
 def parse_int_list(key: str, text: str | None, example: str) -> list[int] | None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         parse_mode,
         spec_warnings,
     )
+    from .options import DEFAULT_MAX_SECONDS, BenchRequest, RunOptions
 
 # The validation loads on first use: --help needs the family table only.
 _LAYER = frozenset(
@@ -47,15 +48,25 @@ _LAYER = frozenset(
 )
 
 
+_OPTIONS = frozenset(("DEFAULT_MAX_SECONDS", "BenchRequest", "RunOptions"))
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAYER:
         from . import layer
 
         return getattr(layer, name)
+    if name in _OPTIONS:
+        from . import options
+
+        return getattr(options, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
+    "DEFAULT_MAX_SECONDS",
+    "BenchRequest",
+    "RunOptions",
     "check_device_name",
     "FAMILIES",
     "INPUT_KEYS",

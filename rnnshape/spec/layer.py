@@ -169,74 +169,164 @@ def make_spec(
     """Validate constructor arguments as torch would; ``None`` means not given.
 
     ``options`` are the class's other keywords (``bias``, ``batch_first``, ``dropout``,
-    ``bidirectional``, ``proj_size``, ``nonlinearity``).
+    ``bidirectional``, ``proj_size``, ``nonlinearity``). Raises the first ``SpecError``
+    (``spec_problems`` gives them all).
     """
+    spec, problems = spec_problems(mode, input_size, hidden_size, num_layers, **options)
+    if problems:
+        raise problems[0]
+    assert spec is not None
+    return spec
+
+
+def spec_problems(
+    mode: Mode | str,
+    input_size: object,
+    hidden_size: object,
+    num_layers: object = None,
+    **options: object,
+) -> tuple[LayerSpec | None, list[SpecError]]:
+    """Every rule the constructor arguments break, in one pass; the spec where none is."""
     mode = parse_mode(mode)
     given = {"num_layers": num_layers, **options}
+    problems: list[SpecError] = []
     for param, value in given.items():
         if param not in _VALIDATORS:
             raise TypeError(f"make_spec() got an unexpected keyword argument {param!r}")
         if value is not None and param not in mode.kwargs:
-            raise _only_for(param, mode)
-    values: dict[str, object] = {
-        "input_size": _check_int("input_size", input_size, 1),
-        "hidden_size": _check_int("hidden_size", hidden_size, 1),
-    }
+            problems.append(_only_for(param, mode))
+    values: dict[str, object] = {}
+    for param, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+        try:
+            values[param] = _check_int(param, value, 1)
+        except SpecError as exc:
+            problems.append(exc)
     for param in OPTIONAL_KWARGS:
-        if given.get(param) is not None:
-            values[param] = _VALIDATORS[param](given[param], values)
-    return LayerSpec(mode, **values)  # type: ignore[arg-type]
+        if given.get(param) is None or param not in mode.kwargs:
+            continue
+        validator = _VALIDATORS[param]
+        if param == "proj_size" and "hidden_size" not in values:
+            validator = _check_proj_size_alone  # no valid hidden_size to compare with
+        try:
+            values[param] = validator(given[param], values)
+        except SpecError as exc:
+            problems.append(exc)
+    if problems:
+        return None, problems
+    return LayerSpec(mode, **values), []  # type: ignore[arg-type]
+
+
+def _check_proj_size_alone(value: object, _: dict[str, object]) -> int:
+    return _check_int("proj_size", value, 0)
 
 
 def make_input(
-    spec: LayerSpec,
+    spec: LayerSpec | Mode,
     *,
     seq: object = None,
     batch: object = None,
     unbatched: object = None,
     lengths: Sequence[object] | None = None,
 ) -> InputSpec:
-    """Validate the input description against the layer; ``None`` means not given."""
-    cell = spec.mode.is_cell
+    """Validate the input description against the layer; ``None`` means not given.
+
+    Raises the first ``SpecError`` (``input_problems`` gives them all)."""
+    inp, problems = input_problems(spec, seq=seq, batch=batch, unbatched=unbatched, lengths=lengths)
+    if problems:
+        raise problems[0]
+    assert inp is not None
+    return inp
+
+
+def input_problems(
+    spec: LayerSpec | Mode,
+    *,
+    seq: object = None,
+    batch: object = None,
+    unbatched: object = None,
+    lengths: Sequence[object] | None = None,
+) -> tuple[InputSpec | None, list[SpecError]]:
+    """Every rule the input description breaks, in one pass; the input where none is.
+
+    Only the mode matters (a cell takes one step), so a spec with problems of its own can
+    still have its input checked."""
+    cell = (spec if isinstance(spec, Mode) else spec.mode).is_cell
+    problems: list[SpecError] = []
+
+    def checked(check: Callable[[], object]) -> object:
+        try:
+            return check()
+        except SpecError as exc:
+            problems.append(exc)
+            return _BROKEN
+
     if cell and seq is not None:
-        raise SpecError(
-            "seq",
-            "is not for cells: a cell takes one time step (it is for rnn, lstm, gru)",
-            kind="unsupported",
+        problems.append(
+            SpecError(
+                "seq",
+                "is not for cells: a cell takes one time step (it is for rnn, lstm, gru)",
+                kind="unsupported",
+            )
         )
+        seq = None
     if cell and lengths is not None:
-        raise SpecError(
-            "lengths",
-            "is not for cells: a cell takes one time step, not a PackedSequence "
-            "(it is for rnn, lstm, gru)",
-            kind="unsupported",
-        )
-    flat = _check_bool("unbatched", unbatched) if unbatched is not None else False
-    seq_value = _check_int("seq", seq, 1) if seq is not None else None
-    batch_value = _check_int("batch", batch, 1) if batch is not None else None
-    if flat and lengths is not None:
-        raise SpecError(
-            "unbatched", "cannot be combined with {lengths}: a PackedSequence is always a batch"
-        )
-    if flat and batch_value is not None:
-        raise SpecError("unbatched", "cannot be combined with {batch}: unbatched input has no N")
-    if lengths is not None:
-        packed = _check_lengths(lengths)
-        if batch_value is not None and batch_value != len(packed):
-            raise SpecError(
-                "batch",
-                f"{batch_value} disagrees with {{lengths}}, which hold {len(packed)} sequences",
+        problems.append(
+            SpecError(
+                "lengths",
+                "is not for cells: a cell takes one time step, not a PackedSequence "
+                "(it is for rnn, lstm, gru)",
+                kind="unsupported",
             )
-        if seq_value is not None and seq_value != max(packed):
-            raise SpecError(
-                "seq", f"{seq_value} disagrees with {{lengths}}, whose longest is {max(packed)}"
+        )
+        lengths = None
+    flat = checked(lambda: _check_bool("unbatched", unbatched)) if unbatched is not None else False
+    seq_value = checked(lambda: _check_int("seq", seq, 1)) if seq is not None else None
+    batch_value = checked(lambda: _check_int("batch", batch, 1)) if batch is not None else None
+    if flat is True and lengths is not None:
+        problems.append(
+            SpecError(
+                "unbatched",
+                "cannot be combined with {lengths}: a PackedSequence is always a batch",
             )
-        return InputSpec(seq=max(packed), batch=len(packed), unbatched=False, lengths=packed)
-    return InputSpec(
-        seq=None if cell else (seq_value if seq_value is not None else 5),
-        batch=None if flat else (batch_value if batch_value is not None else 3),
-        unbatched=flat,
+        )
+    if flat is True and batch is not None:
+        problems.append(
+            SpecError("unbatched", "cannot be combined with {batch}: unbatched input has no N")
+        )
+    packed = checked(lambda: _check_lengths(lengths)) if lengths is not None else None
+    if isinstance(packed, tuple):
+        if isinstance(batch_value, int) and batch_value != len(packed):
+            problems.append(
+                SpecError(
+                    "batch",
+                    f"{batch_value} disagrees with {{lengths}}, which hold {len(packed)} sequences",
+                )
+            )
+        if isinstance(seq_value, int) and seq_value != max(packed):
+            problems.append(
+                SpecError(
+                    "seq",
+                    f"{seq_value} disagrees with {{lengths}}, whose longest is {max(packed)}",
+                )
+            )
+    if problems:
+        return None, problems
+    if isinstance(packed, tuple):
+        return InputSpec(seq=max(packed), batch=len(packed), unbatched=False, lengths=packed), []
+    assert isinstance(flat, bool)
+    assert seq_value is None or isinstance(seq_value, int)
+    assert batch_value is None or isinstance(batch_value, int)
+    return (
+        InputSpec(
+            seq=None if cell else (seq_value if seq_value is not None else 5),
+            batch=None if flat else (batch_value if batch_value is not None else 3),
+            unbatched=flat,
+        ),
+        [],
     )
+
+
+_BROKEN = object()  # a value whose check failed (its problem is recorded)
 
 
 def _check_lengths(lengths: Sequence[object]) -> tuple[int, ...]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rnnshape.report import BenchRequest, BenchTimes
+from rnnshape.report import BenchTimes
 from rnnshape.spec import LayerSpec
+from rnnshape.spec.options import BenchRequest
 from rnnshape.torchrun.run import hx_of
 
 

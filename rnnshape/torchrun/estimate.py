@@ -28,8 +28,8 @@ from rnnshape.formulas import (
     cost,
     memory,
 )
-from rnnshape.report import BenchRequest
 from rnnshape.spec import Dtype, InputSpec, LayerSpec
+from rnnshape.spec.options import BenchRequest
 
 # The calibration matrix multiply (512³, big enough to use every core) and matrix-vector
 # product (a 2048² matrix, larger than most L2): sizes the memory estimate counts too.

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnnshape.errors import SpecError, UsageError
-from rnnshape.report import BenchRequest, BenchTimes
-from rnnshape.spec import Dtype, InputSpec, LayerSpec, check_device_name
+from rnnshape.report import BenchTimes
+from rnnshape.spec import Dtype, InputSpec, LayerSpec
+from rnnshape.spec.options import BenchRequest, RunOptions
 from rnnshape.text import short_count
 from rnnshape.torchrun.device import (
     available_memory_bytes,
@@ -186,22 +187,20 @@ def _classify_failure(exc: Exception, spec: LayerSpec, dtype: str, device: str) 
 def run(
     spec: LayerSpec,
     inp: InputSpec,
+    options: RunOptions,
     *,
-    device: str = "cpu",
-    dtype: Dtype = Dtype.FLOAT32,
-    seed: int = 0,
-    bench: BenchRequest | None = None,
     progress: Callable[[int, int], None] | None = None,
-    max_seconds: float | None = None,
     started: Callable[[float], None] | None = None,
 ) -> Observation:
-    """Build the module on ``device`` at ``dtype`` and run one seeded forward pass;
-    with ``bench``, then time repeated passes of the same module on the same input.
+    """Build the module on ``options.device`` at ``options.dtype`` and run one seeded forward
+    pass; with ``options.bench``, then time repeated passes of the same module on the same
+    input.
 
     Before allocating, the run's time is estimated (``torchrun.estimate``): above
-    ``max_seconds`` it is refused; otherwise ``started`` receives the estimate in seconds."""
-    check_device_name(device)
-    training = bench is not None and bench.backward
+    ``options.max_seconds`` it is refused; otherwise ``started`` receives the estimate in
+    seconds."""
+    device, dtype, seed, bench = options.device, options.dtype, options.seed, options.bench_request
+    training = options.training
     if device in ("cpu", "mps"):
         check_fits(spec, inp, dtype, device, available_memory_bytes(device), training)
     notes: list[str] = []
@@ -209,7 +208,7 @@ def run(
     resolved = resolve_device(torch, device)
     check_device_fits(torch, spec, inp, dtype, device, resolved, training)
     try:  # the calibration runs the dtype on the device first: its failures read the same
-        estimate = check_time_fits(torch, spec, inp, dtype, resolved, bench, max_seconds)
+        estimate = check_time_fits(torch, spec, inp, dtype, resolved, bench, options.max_seconds)
     except (RuntimeError, TypeError, ValueError) as exc:
         raise _classify_failure(exc, spec, dtype.value, resolved) from exc
     if started is not None:
