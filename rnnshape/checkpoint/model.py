@@ -29,6 +29,7 @@ class CheckpointFormat(str, Enum):
     SAFETENSORS = "safetensors"
     TORCHSCRIPT = "torchscript"
     ONNX = "onnx"
+    KERAS = "keras"
 
 
 class CheckpointError(RnnShapeError):

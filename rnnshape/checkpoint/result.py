@@ -12,6 +12,7 @@ from rnnshape.spec import LayerSpec
 from .model import CheckpointFormat, SkippedObject
 
 if TYPE_CHECKING:
+    from .keras_layers import KerasLayer
     from .onnx_nodes import OnnxNode
 
 # What the weights cannot tell, by the torch kwarg's name.
@@ -27,6 +28,7 @@ class InferredModule:
     spec: LayerSpec
     dtype: str  # the core's dtype name, or "mixed"
     onnx: OnnxNode | None = None  # the node an ONNX model's module comes from
+    keras: KerasLayer | None = None  # the layer a Keras file's module comes from
 
     @property
     def module(self) -> str:
@@ -41,6 +43,8 @@ class InferredModule:
         """The class's kwargs that weights do not record, in signature order."""
         if self.onnx is not None:
             return ()  # the node's layout and activations say; one layer has no dropout
+        if self.keras is not None:
+            return self.keras.unknown  # a config says; a weights-only file lacks activations
         return tuple(k for k in self.spec.mode.kwargs if k in _UNKNOWABLE)
 
     def command(self) -> str:
@@ -77,6 +81,9 @@ class InferredModule:
             out["graph"] = self.onnx.graph
             out["onnx"] = self.onnx.to_dict()
             out["explain"] = [block.to_dict() for block in self.onnx.blocks]
+        if self.keras is not None:
+            out["keras"] = self.keras.to_dict()
+            out["explain"] = [block.to_dict() for block in self.keras.blocks]
         return out
 
 

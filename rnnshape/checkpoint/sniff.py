@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
+from .keras_h5 import HDF5_SIGNATURE, looks_like_keras_zip
 from .legacy import read_pickle
 from .model import Checkpoint, CheckpointError
 from .onnx_proto import looks_like_onnx
@@ -22,6 +23,10 @@ def read_checkpoint(path: str, *, trust_torchscript: bool = False) -> Checkpoint
     if len(head) >= 9 and head[8:9] == b"{":
         # A u64 header length then JSON: no zip or pickle has '{' at byte 8.
         return read_safetensors(path, size)
+    if head[:8] == HDF5_SIGNATURE or (head[:4] == b"PK\x03\x04" and looks_like_keras_zip(path)):
+        from .keras_layers import read_keras  # imports h5py on first use
+
+        return read_keras(path, size)
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
         return read_zip(path, trust_torchscript, size)
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
@@ -31,8 +36,8 @@ def read_checkpoint(path: str, *, trust_torchscript: bool = False) -> Checkpoint
 
         return read_onnx(path)
     raise CheckpointError(
-        f"{path}: unknown format: not a torch checkpoint, TorchScript archive, safetensors file "
-        f"or ONNX model (it starts with bytes {head[:8].hex(' ')})"
+        f"{path}: unknown format: not a torch checkpoint, TorchScript archive, safetensors file, "
+        f"ONNX model or Keras file (it starts with bytes {head[:8].hex(' ')})"
     )
 
 

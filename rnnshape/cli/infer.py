@@ -27,7 +27,8 @@ def infer_command(
         typer.Argument(
             metavar="CHECKPOINT",
             help="a torch.save'd state dict (or a dict holding one), a TorchScript archive, "
-            "a safetensors file or an ONNX model (needs rnnshape[onnx]); recognised by "
+            "a safetensors file, an ONNX model (needs rnnshape[onnx]) or a Keras .keras, "
+            ".weights.h5 or .h5 file (needs rnnshape[keras]); recognised by "
             "content, not by suffix",
             show_default=False,
         ),
@@ -45,8 +46,9 @@ def infer_command(
         bool,
         typer.Option(
             "--explain",
-            help="ONNX models: show where each gate block of W, R and B goes in torch's "
-            "parameters (the JSON always has it, under explain)",
+            help="ONNX models and Keras files: show where each gate block of W, R and B (or "
+            "kernel, recurrent kernel and bias) goes in torch's parameters (the JSON always "
+            "has it, under explain)",
             rich_help_panel="Output",
         ),
     ] = False,
@@ -68,16 +70,19 @@ def infer_command(
         from rnnshape.checkpoint import CheckpointFormat, infer_checkpoint
         from rnnshape.render import Document, OutputFormat, render
         from rnnshape.render.infer import render_onnx_explain
+        from rnnshape.render.keras import render_keras_explain
 
         if json and spec:
             raise UsageError("--json and --spec cannot be combined: choose one output")
         if explain and spec:
             raise UsageError("--explain and --spec cannot be combined: the spec is YAML")
         result = infer_checkpoint(path, trust_torchscript=trust_torchscript)
-        if explain and result.format is not CheckpointFormat.ONNX:
+        mapped = (CheckpointFormat.ONNX, CheckpointFormat.KERAS)
+        if explain and result.format not in mapped:
             raise UsageError(
-                f"--explain maps an ONNX model's gate blocks to torch's parameters; {path} is "
-                f"a {result.format.value} file, whose parameters already have torch's layout"
+                f"--explain maps an ONNX model's or Keras file's gate blocks to torch's "
+                f"parameters; {path} is a {result.format.value} file, whose parameters already "
+                "have torch's layout"
             )
         for problem in result.problems:
             warn(problem.describe())
@@ -86,11 +91,14 @@ def infer_command(
             render(Document.INFER, result, output, sys.stdout)
         if explain and output is OutputFormat.TABLE:
             render_onnx_explain(result, sys.stdout)
+            render_keras_explain(result, sys.stdout)
         if not result.modules and result.problems:
             raise RnnShapeError(
                 f"no complete recurrent module found in {path}: "
                 f"{plural(len(result.problems), 'problem')} (the warnings above)"
             )
+        if not result.modules and result.format is CheckpointFormat.KERAS:
+            raise RnnShapeError(f"no LSTM, GRU or SimpleRNN layer found in {path}")
         if not result.modules and result.format is CheckpointFormat.ONNX:
             raise RnnShapeError(f"no LSTM, GRU or RNN node found in {path}")
         if not result.modules:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.checkpoint import CheckpointFormat, InferredModule, InferResult
 from rnnshape.render.formats import OutputFormat
+from rnnshape.render.keras import add_keras_rows
 from rnnshape.render.tables import output_console
 from rnnshape.text import one_line, plural
 
@@ -21,6 +22,7 @@ _FORMAT_LABEL = {
     CheckpointFormat.SAFETENSORS: "safetensors file",
     CheckpointFormat.TORCHSCRIPT: "TorchScript archive",
     CheckpointFormat.ONNX: "ONNX model",
+    CheckpointFormat.KERAS: "Keras file",
 }
 # A YAML key needs quotes unless it is a plain name; YAML 1.1 reads these words as values.
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
@@ -145,6 +147,7 @@ def render_tables(result: InferResult, console: Console) -> None:
             # Text, not a str: what the file says is never read as Rich markup or emoji codes.
             table.add_row(label, Text(one_line(value)))
         _add_onnx_rows(table, module)
+        add_keras_rows(table, module)
         console.print(table)
 
 
