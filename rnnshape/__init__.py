@@ -62,6 +62,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The public API (``dir(rnnshape)``, IPython's ``rnnshape.<TAB>``), not the lazy
+    loader's own helpers, whether or not a name has been loaded yet."""
+    return sorted(__all__)
+
+
 __all__ = [
     "SCHEMA_VERSION",
     "Dtype",

@@ -67,3 +67,32 @@ def test_ipython_formatter_shows_the_tables(report: rnnshape.Report) -> None:
     data, _ = DisplayFormatter().format(report)
     assert data["text/plain"] == str(report)
     assert "<pre" in data["text/html"] and "r|z|n" in data["text/html"]
+
+
+def test_dir_and_tab_completion_offer_the_public_api() -> None:
+    """``dir(rnnshape)`` and IPython's ``rnnshape.<TAB>`` list ``__all__``, loaded or not,
+    and not the lazy loader's helpers (``import_module``, ``TYPE_CHECKING``, ``Any``)."""
+    import subprocess
+    import sys
+
+    fresh = subprocess.run(
+        [sys.executable, "-c", "import rnnshape; print(' '.join(dir(rnnshape)))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert fresh == sorted(rnnshape.__all__)
+    assert dir(rnnshape) == sorted(rnnshape.__all__)  # after names were loaded, too
+    for name in fresh:
+        assert getattr(rnnshape, name) is not None
+    assert not {"import_module", "TYPE_CHECKING", "Any"} & set(fresh)
+    IPython = pytest.importorskip("IPython")
+    from IPython.core.completer import provisionalcompleter
+
+    shell = IPython.core.interactiveshell.InteractiveShell.instance()
+    shell.user_ns["rnnshape"] = rnnshape
+    with provisionalcompleter():
+        offered = {c.text for c in shell.Completer.completions("rnnshape.", 9)}
+    assert {"inspect_model", "Report", "infer_checkpoint"} <= offered
+    assert "import_module" not in offered

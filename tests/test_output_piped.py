@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,71 @@ def test_emit_tables_on_a_stream_is_as_wide_as_its_content(
 
 def test_strip_trailing() -> None:
     assert strip_trailing("a  \nb \n\n") == "a\nb\n\n"
+
+
+def _closed_stdout(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m rnnshape ARGS`` with its stdout a pipe whose reader is already gone."""
+    read, write = os.pipe()
+    os.close(read)  # before the child starts: its first write meets a closed pipe
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "rnnshape", *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["lstm", "10", "20", "2", "--json", "--dry-run"],
+        ["lstm", "10", "20", "2", "--dry-run"],
+        ["gru", "10", "20", "--dry-run", "--explain"],
+        ["schema"],
+        ["--help"],
+        ["lstm", "--help"],
+        ["--version"],
+    ],
+)
+def test_a_closed_pipe_ends_quietly_with_exit_141(args: list[str]) -> None:
+    """``rnnshape lstm 10 20 2 --json | true``: no "unexpected BrokenPipeError", no
+    "Exception ignored" at exit; 141 = 128 + SIGPIPE, as a shell reports for ``yes | true``."""
+    done = _closed_stdout(args)
+    assert done.stderr == ""
+    assert done.returncode == 141
+
+
+def _bash(pipeline: str) -> subprocess.CompletedProcess[str]:
+    rnnshape = f"{sys.executable} -m rnnshape"
+    return subprocess.run(
+        ["bash", "-c", pipeline.replace("rnnshape", rnnshape) + '; echo "${PIPESTATUS[*]}" >&2'],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=120,
+        check=False,
+    )
+
+
+def test_head_c_10_takes_ten_bytes_quietly() -> None:
+    done = _bash("rnnshape lstm 10 20 2 --json --dry-run | head -c 10")
+    assert done.stdout == '{\n  "schem'
+    status = done.stderr.split()
+    # Exit 0 when the whole document fitted in the pipe before head left, else 141.
+    assert status[0] in ("0", "141") and status[1] == "0", done.stderr
+    assert len(status) == 2, done.stderr  # nothing but the statuses on stderr
+
+
+def test_a_failing_jq_leaves_only_its_own_error() -> None:
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed")
+    done = _bash("rnnshape lstm 10 20 2 --json --dry-run | jq '.[' ")
+    lines = done.stderr.splitlines()
+    assert lines[-1].split()[0] in ("0", "141"), done.stderr
+    assert not any("rnnshape" in line or "BrokenPipe" in line for line in lines), done.stderr

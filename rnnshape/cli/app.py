@@ -9,7 +9,7 @@ import typer
 
 from rnnshape._version import __version__
 from rnnshape.cli import check, infer, layer, schema
-from rnnshape.cli.command import Group
+from rnnshape.cli.command import HELP_OPTIONS, Group
 from rnnshape.cli.exits import Session
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app = typer.Typer(
     cls=Group,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": HELP_OPTIONS},  # the commands inherit them
 )
 
 

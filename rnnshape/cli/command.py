@@ -6,6 +6,10 @@ followed by a value (``--num-layers 2``) or a switch given a value (``--bias fal
 named as typed instead of surfacing as "unexpected extra argument". ``Group`` resolves
 ``LSTM``, ``LSTMCell``, ``lstm_cell`` to the ``lstm``/``lstm-cell`` commands without a
 hidden command per alias (nothing more to build at start-up, nothing more in ``--help``).
+
+Both show help text as written: Typer reads it as Rich markup, where ``rnnshape[onnx]`` or
+``[lstm]`` would vanish as a style tag, so it is escaped once, when a help screen is drawn
+(Rich is loaded then anyway; the commands themselves never import it). ``-h`` is ``--help``.
 """
 
 from __future__ import annotations
@@ -15,15 +19,20 @@ from typing import TYPE_CHECKING, Any
 
 from typer.core import TyperCommand, TyperGroup
 
+from rnnshape.cli.exits import ClosedPipe
+
 if TYPE_CHECKING:
     import typer
+
+# Every command's help options (the app's context settings; subcommands inherit them).
+HELP_OPTIONS = ["-h", "--help"]
 
 # Words that mean on or off: after a switch they are a value the switch does not take.
 _SWITCH_VALUES = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "t", "f"})
 _ORDINALS = ("first", "second", "third", "fourth", "fifth")
 
 
-def _option_names(command: Any) -> tuple[dict[str, Any], list[Any]]:
+def _option_names(command: Any, ctx: typer.Context) -> tuple[dict[str, Any], list[Any]]:
     """Every option spelling of ``command`` to its parameter, and its arguments in order."""
     options: dict[str, Any] = {}
     arguments = []
@@ -33,7 +42,8 @@ def _option_names(command: Any) -> tuple[dict[str, Any], list[Any]]:
         else:
             for name in (*param.opts, *param.secondary_opts):
                 options[name] = param
-    options.setdefault("--help", None)
+    for name in ctx.help_option_names:
+        options.setdefault(name, None)
     return options, arguments
 
 
@@ -45,7 +55,7 @@ def _switch_spelling(param: Any) -> str:
 def check_arguments(command: Any, ctx: typer.Context, args: list[str]) -> None:
     """Fail with a message naming the token as typed: an unknown option (with the argument
     of that name, if there is one) or a switch given a value."""
-    options, arguments = _option_names(command)
+    options, arguments = _option_names(command, ctx)
     hidden = {name for name, p in options.items() if p is not None and p.hidden}
     for i, token in enumerate(args):
         if token == "--":
@@ -112,6 +122,35 @@ def _usage(arguments: list[Any]) -> list[str]:
     return pieces
 
 
+def escape_help(command: Any) -> None:
+    """Make ``command``'s help, epilog and options' help show literally (once per object)."""
+    from rich.markup import escape
+
+    for item in (command, *command.params):
+        if getattr(item, "_help_escaped", False):
+            continue
+        for attribute in ("help", "short_help", "epilog"):
+            text = getattr(item, attribute, None)
+            if isinstance(text, str):
+                setattr(item, attribute, escape(text))
+        item._help_escaped = True
+
+
+def _parse(parse: Any, ctx: typer.Context, args: list[str]) -> list[str]:
+    """Click's parsing, which prints ``--help`` (an eager option's callback) on the way."""
+    try:
+        parsed: list[str] = parse(ctx, args)
+    except BrokenPipeError:  # ``rnnshape --help | true``: see exits.main
+        raise ClosedPipe from None
+    except SystemExit as exc:
+        # Rich's own answer to a broken pipe while it prints the help (stdout already points
+        # at os.devnull); nothing else raises SystemExit while parsing (Click raises Exit).
+        if exc.code == 1:
+            raise ClosedPipe from None
+        raise
+    return parsed
+
+
 class Command(TyperCommand):
     """A Typer command whose errors name what was typed and whose usage line reads
     ``INPUT_SIZE HIDDEN_SIZE [NUM_LAYERS]`` (Typer writes required arguments as ``{X}``)."""
@@ -119,11 +158,15 @@ class Command(TyperCommand):
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         if not ctx.resilient_parsing:  # completion parses resiliently: never fail there
             check_arguments(self, ctx, args)
-        return super().parse_args(ctx, args)
+        return _parse(super().parse_args, ctx, args)
 
     def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
         pieces = [self.options_metavar] if self.options_metavar else []
         return pieces + _usage([p for p in self.params if p.param_type_name == "argument"])
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:  # type: ignore[override]
+        escape_help(self)
+        super().format_help(ctx, formatter)
 
 
 class Group(TyperGroup):
@@ -145,3 +188,11 @@ class Group(TyperGroup):
         name, command, rest = super().resolve_command(ctx, args)
         # Usage and errors then say ``rnnshape lstm``, whichever alias was typed.
         return (command.name if command is not None else name), command, rest
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        return _parse(super().parse_args, ctx, args)
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:  # type: ignore[override]
+        for item in (self, *self.commands.values()):  # the commands' help is listed here
+            escape_help(item)
+        super().format_help(ctx, formatter)
