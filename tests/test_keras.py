@@ -448,6 +448,10 @@ def write_legacy(
                 group.create_dataset(name, data=value.astype(np.float32))
 
 
+def cudnn(cls: str, name: str, units: int) -> dict[str, Any]:
+    return {"class_name": cls, "config": {"name": name, "units": units, "return_sequences": True}}
+
+
 def rand(*shape: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed + sum(shape)).uniform(-0.5, 0.5, shape).astype(np.float32)
 
@@ -460,7 +464,8 @@ def test_legacy_lstm_gru_simple_rnn(model: bool, tmp_path: Path) -> None:
     rnn = (rand(4, u, seed=2), rand(u, u, seed=2), rand(u, seed=2))
     layers = [
         (legacy_layer_config("LSTM", "lstm_1", u), [
-            ("lstm_1/lstm_cell/kernel:0", lstm[0]), ("lstm_1/lstm_cell/recurrent_kernel:0", lstm[1]),
+            ("lstm_1/lstm_cell/kernel:0", lstm[0]),
+            ("lstm_1/lstm_cell/recurrent_kernel:0", lstm[1]),
             ("lstm_1/lstm_cell/bias:0", lstm[2])]),
         (legacy_layer_config("GRU", "gru_1", u), [
             ("gru_1/gru_cell/kernel:0", gru[0]), ("gru_1/gru_cell/recurrent_kernel:0", gru[1]),
@@ -520,10 +525,11 @@ def test_legacy_bidirectional_and_cudnn(tmp_path: Path) -> None:
             ("bidirectional/backward_lstm/lstm_cell/kernel:0", bw[0]),
             ("bidirectional/backward_lstm/lstm_cell/recurrent_kernel:0", bw[1]),
             ("bidirectional/backward_lstm/lstm_cell/bias:0", bw[2])]),
-        ({"class_name": "CuDNNLSTM", "config": {"name": "cu_dnnlstm", "units": u, "return_sequences": True}}, [
-            ("cu_dnnlstm/kernel:0", cudnn_lstm[0]), ("cu_dnnlstm/recurrent_kernel:0", cudnn_lstm[1]),
+        (cudnn("CuDNNLSTM", "cu_dnnlstm", u), [
+            ("cu_dnnlstm/kernel:0", cudnn_lstm[0]),
+            ("cu_dnnlstm/recurrent_kernel:0", cudnn_lstm[1]),
             ("cu_dnnlstm/bias:0", cudnn_lstm[2])]),
-        ({"class_name": "CuDNNGRU", "config": {"name": "cu_dnngru", "units": u, "return_sequences": True}}, [
+        (cudnn("CuDNNGRU", "cu_dnngru", u), [
             ("cu_dnngru/kernel:0", cudnn_gru[0]), ("cu_dnngru/recurrent_kernel:0", cudnn_gru[1]),
             ("cu_dnngru/bias:0", cudnn_gru[2])]),
     ]  # fmt: skip
@@ -557,8 +563,11 @@ def test_legacy_bidirectional_and_cudnn(tmp_path: Path) -> None:
 
 def test_legacy_gru_reset_after_false_and_hard_sigmoid(tmp_path: Path) -> None:
     u = 2
+    old_gru = legacy_layer_config(
+        "GRU", "gru_1", u, reset_after=False, recurrent_activation="hard_sigmoid"
+    )
     layers = [
-        (legacy_layer_config("GRU", "gru_1", u, reset_after=False, recurrent_activation="hard_sigmoid"), [
+        (old_gru, [
             ("gru_1/kernel:0", rand(FEATURES, 3 * u)), ("gru_1/recurrent_kernel:0", rand(u, 3 * u)),
             ("gru_1/bias:0", rand(3 * u))]),
         (legacy_layer_config("LSTM", "lstm_1", u, time_major=True), [
@@ -586,7 +595,8 @@ def test_legacy_nested_model(tmp_path: Path) -> None:
     }  # fmt: skip
     path = tmp_path / "nested.h5"
     write_legacy(path, [(inner, [
-        ("lstm_7/lstm_cell_7/kernel:0", lstm[0]), ("lstm_7/lstm_cell_7/recurrent_kernel:0", lstm[1]),
+        ("lstm_7/lstm_cell_7/kernel:0", lstm[0]),
+        ("lstm_7/lstm_cell_7/recurrent_kernel:0", lstm[1]),
         ("lstm_7/lstm_cell_7/bias:0", lstm[2])])])  # fmt: skip
     doc = infer_json(path, code=0)
     (module,) = doc["modules"]
