@@ -48,6 +48,15 @@ def short_count(n: int) -> str:
     return str(n)
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` itself, or its start and end around ``…`` in ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) * 2 // 3
+    tail = limit - 1 - head
+    return text[:head] + "…" + (text[len(text) - tail :] if tail else "")
+
+
 def plural(count: int, word: str) -> str:
     """``1 problem``, ``2 problems``."""
     return f"{count} {word}{'' if count == 1 else 's'}"

@@ -283,7 +283,7 @@ def test_placeholders_keep_memory_bounded() -> None:
 
 def test_the_maintained_list_is_read() -> None:
     """picklescan's list is in use (``requests.api`` and ``cProfile`` are only in its list)."""
-    from rnnshape.checkpoint.unpickler import _MORE_DANGEROUS, dangerous
+    from rnnshape.checkpoint.pickle_globals import _MORE_DANGEROUS, dangerous
 
     assert "requests.api" not in _MORE_DANGEROUS and "cProfile" not in _MORE_DANGEROUS
     assert dangerous("requests.api", "get") and dangerous("cProfile", "run")

@@ -62,9 +62,10 @@ def infer_from(checkpoint: Checkpoint) -> InferResult:
     modules: list[InferredModule] = []
     problems: list[InferProblem] = []
     for state in checkpoint.state_dicts:
-        found, wrong = infer_state_dict(state.tensors, state.container)
+        found, wrong = infer_state_dict(state.tensors, state.container, state.known)
         modules += found
         problems += wrong
+    problems += [InferProblem("", where, why) for where, why in checkpoint.unsearched]
     return InferResult(
         checkpoint.path,
         checkpoint.format,
@@ -76,9 +77,14 @@ def infer_from(checkpoint: Checkpoint) -> InferResult:
 
 
 def infer_state_dict(
-    tensors: Mapping[str, TensorInfo], container: str | None = None
+    tensors: Mapping[str, TensorInfo],
+    container: str | None = None,
+    known: Mapping[str, Mapping[str, object]] | None = None,
 ) -> tuple[list[InferredModule], list[InferProblem]]:
-    """Group recurrent parameters by prefix; each group becomes a module or problems."""
+    """Group recurrent parameters by prefix; each group becomes a module or problems.
+
+    ``known`` holds, by prefix, what a pickled module stores that weights do not
+    (``batch_first``, ``dropout``, ``nonlinearity``): used where torch would accept it."""
     groups: dict[tuple[str, bool], dict[str, TensorInfo]] = {}
     for name, info in tensors.items():
         match = _LAYER.match(name) or _CELL.match(name)
@@ -96,8 +102,38 @@ def infer_state_dict(
             continue
         dtypes = {info.dtype for info in group.values()}
         dtype = dtypes.pop() if len(dtypes) == 1 else "mixed"
-        modules.append(InferredModule(prefix, container, spec, dtype))
+        spec, stored = _with_stored(spec, (known or {}).get(prefix, {}))
+        modules.append(InferredModule(prefix, container, spec, dtype, known=stored))
     return modules, problems
+
+
+def _with_stored(
+    spec: LayerSpec, stored: Mapping[str, object]
+) -> tuple[LayerSpec, tuple[str, ...]]:
+    """The spec with what the file stores for it, each value kept only if torch accepts it."""
+    kept: dict[str, object] = {}
+    for key, value in stored.items():
+        if key not in spec.mode.kwargs:
+            continue
+        try:
+            make_spec(spec.mode, spec.input_size, spec.hidden_size, **_kwargs(spec), **{key: value})
+        except SpecError:
+            continue
+        kept[key] = value
+    if not kept:
+        return spec, ()
+    merged = make_spec(spec.mode, spec.input_size, spec.hidden_size, **_kwargs(spec), **kept)
+    return merged, tuple(kept)
+
+
+def _kwargs(spec: LayerSpec) -> dict[str, object]:
+    """The constructor arguments inferred from weights alone."""
+    out: dict[str, object] = {"bias": spec.bias}
+    if not spec.mode.is_cell:
+        out |= {"num_layers": spec.num_layers, "bidirectional": spec.bidirectional}
+        if "proj_size" in spec.mode.kwargs:
+            out["proj_size"] = spec.proj_size or None
+    return out
 
 
 def _gates(

@@ -7,9 +7,10 @@ import struct
 from collections.abc import Mapping
 from typing import IO
 
+from .file_text import file_repr, file_str
 from .model import ITEMSIZE, Checkpoint, CheckpointError, CheckpointFormat, is_size
 from .state_dicts import scan
-from .unpickler import Corrupt, Storage, short_repr, storage_record, unpickle
+from .unpickler import Corrupt, Storage, storage_record, unpickle
 
 # torch.save's legacy format starts with this number, pickled (torch/serialization.py).
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -32,7 +33,9 @@ def read_pickle(path: str, size: int) -> Checkpoint:
 def _read_legacy(path: str, f: IO[bytes], size: int) -> Checkpoint:
     version = unpickle(path, f, None, what="the protocol version")
     if version != LEGACY_PROTOCOL:
-        raise CheckpointError(f"{path}: unsupported legacy torch protocol version {version!r}")
+        raise CheckpointError(
+            f"{path}: unsupported legacy torch protocol version {file_repr(version)}"
+        )
     sys_info = unpickle(path, f, None, what="the system info")
     little = not isinstance(sys_info, dict) or sys_info.get("little_endian", True) is not False
     storages: dict[str, Storage] = {}
@@ -44,16 +47,16 @@ def _read_legacy(path: str, f: IO[bytes], size: int) -> Checkpoint:
         if view is not None:
             # (view key, offset, size): a view into the storage, as old torch wrote it.
             if not isinstance(view, tuple) or len(view) != 3:
-                raise Corrupt(f"an invalid storage view {view!r}")
+                raise Corrupt(f"an invalid storage view {file_repr(view)}")
             view_key, offset, view_size = view
             if not is_size(view_size) or not is_size(offset) or not isinstance(view_key, str):
-                raise Corrupt(f"an invalid storage view {short_repr(view)}")
+                raise Corrupt(f"an invalid storage view {file_repr(view)}")
             assert isinstance(view_size, int) and isinstance(offset, int)
             if offset + view_size > found.numel:
                 # torch refuses it too: a view must lie inside the storage it views.
                 raise Corrupt(
                     f"a view of {view_size:,} elements at offset {offset:,} into storage "
-                    f"{key}, which holds {found.numel:,}"
+                    f"{file_str(key)}, which holds {found.numel:,}"
                 )
             return Storage(view_key, dtype, view_size)
         return found
@@ -63,8 +66,7 @@ def _read_legacy(path: str, f: IO[bytes], size: int) -> Checkpoint:
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise CheckpointError(f"{path}: corrupt checkpoint: invalid storage list")
     _check_legacy_storages(path, f, size, keys, storages, little)
-    state_dicts, skipped = scan(obj)
-    return Checkpoint(path, CheckpointFormat.TORCH, state_dicts, skipped)
+    return scan(path, CheckpointFormat.TORCH, obj)
 
 
 def _check_legacy_storages(
@@ -78,23 +80,27 @@ def _check_legacy_storages(
     """Walk the raw storages that follow the pickles (a count, then the bytes) by seeking."""
     missing = sorted(set(storages) - set(keys))
     if missing:
-        raise CheckpointError(f"{path}: corrupt checkpoint: storage {missing[0]} is not stored")
+        raise CheckpointError(
+            f"{path}: corrupt checkpoint: storage {file_str(missing[0])} is not stored"
+        )
     position = f.tell()
     for key in keys:
         f.seek(position)
         raw = f.read(8)
         if len(raw) < 8:
             raise CheckpointError(
-                f"{path}: truncated checkpoint: the data of storage {key} is missing"
+                f"{path}: truncated checkpoint: the data of storage {file_str(key)} is missing"
             )
         (numel,) = struct.unpack("<q" if little else ">q", raw)
         record = storages.get(key)
         dtype = record.dtype if record else "uint8"
         if numel < 0 or (record is not None and numel != record.numel):
-            raise CheckpointError(f"{path}: corrupt checkpoint: storage {key} has a bad size")
+            raise CheckpointError(
+                f"{path}: corrupt checkpoint: storage {file_str(key)} has a bad size"
+            )
         position += 8 + numel * ITEMSIZE.get(dtype, 1)
         if position > size:
             raise CheckpointError(
-                f"{path}: truncated checkpoint: storage {key} ends at byte {position:,}, "
+                f"{path}: truncated checkpoint: storage {file_str(key)} ends at byte {position:,}, "
                 f"the file has {size:,}"
             )

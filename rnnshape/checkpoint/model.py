@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from rnnshape.errors import RnnShapeError
@@ -54,6 +54,9 @@ class StateDict:
 
     container: str | None
     tensors: Mapping[str, TensorInfo]
+    # What a pickled recurrent module stores that weights do not (batch_first, dropout,
+    # nonlinearity), by the prefix of its parameters ("encoder."): pickled modules only.
+    known: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class Checkpoint:
     format: CheckpointFormat
     state_dicts: tuple[StateDict, ...]
     skipped_objects: tuple[SkippedObject, ...] = ()
+    # Where the search for state dicts stopped (the container, cut, and why).
+    unsearched: tuple[tuple[str | None, str], ...] = ()
 
     @property
     def num_tensors(self) -> int:

@@ -9,6 +9,7 @@ from rnnshape._version import SCHEMA_VERSION, __version__
 from rnnshape.formulas import num_parameters
 from rnnshape.spec import LayerSpec
 
+from .file_text import file_str
 from .model import CheckpointFormat, SkippedObject
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ class InferredModule:
     spec: LayerSpec
     dtype: str  # the core's dtype name, or "mixed"
     onnx: OnnxNode | None = None  # the node an ONNX model's module comes from
+    known: tuple[str, ...] = ()  # kwargs weights do not record but the file stores
     keras: KerasLayer | None = None  # the layer a Keras file's module comes from
 
     @property
@@ -45,7 +47,9 @@ class InferredModule:
             return ()  # the node's layout and activations say; one layer has no dropout
         if self.keras is not None:
             return self.keras.unknown  # a config says; a weights-only file lacks activations
-        return tuple(k for k in self.spec.mode.kwargs if k in _UNKNOWABLE)
+        return tuple(
+            k for k in self.spec.mode.kwargs if k in _UNKNOWABLE and k not in self.known
+        )
 
     def command(self) -> str:
         """The ``rnnshape`` command line that shows this module."""
@@ -59,7 +63,7 @@ class InferredModule:
             words.append("--bidirectional")
         if spec.proj_size:
             words += ["--proj-size", str(spec.proj_size)]
-        if spec.batch_first:  # known only from an ONNX node's layout
+        if spec.batch_first:  # known from an ONNX node's layout or a pickled module
             words.append("--batch-first")
         if "nonlinearity" in spec.mode.kwargs and spec.nonlinearity != "tanh":
             words += ["--nonlinearity", spec.nonlinearity]
@@ -98,11 +102,11 @@ class InferProblem:
 
     def describe(self) -> str:
         """One line for stderr: where the group sits, then what is wrong."""
-        where = self.prefix or "(top level)"
+        where = file_str(self.prefix) or "(top level)"
         if self.container is not None:
-            where = f"{self.container}: {where}"
+            where = f"{file_str(self.container)}: {where}"
         if self.graph:
-            where = f"{self.graph}/{where}"
+            where = f"{file_str(self.graph)}/{where}"
         return f"{where}: {self.message}"
 
     def to_dict(self) -> dict[str, object]:

@@ -1,106 +1,168 @@
-"""Find the state dicts in an unpickled object: dicts of tensors, at any depth, also inside
-the placeholders of objects that were not loaded (a pickled ``nn.Module``'s parameters are
-named as its ``state_dict()`` would name them)."""
+"""Find the state dicts in an unpickled object: dicts of tensors, at any depth up to
+``MAX_SEARCH_DEPTH`` (where it stops, it says so), also inside the placeholders of objects
+that were not loaded (a pickled ``nn.Module``'s parameters are named as its ``state_dict()``
+would name them, and its stored ``batch_first``, ``dropout`` and ``nonlinearity`` kept).
+
+The walk is iterative and visits each object once (a pickle's memo makes DAGs), so its work
+is linear in what the file built, whatever the nesting.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import NamedTuple
 
-from .model import MAX_DEPTH, SkippedObject, StateDict, TensorInfo
-from .unpickler import Placeholder
+from .file_text import file_repr, file_str
+from .model import Checkpoint, CheckpointFormat, SkippedObject, StateDict, TensorInfo
+from .pickle_records import FileDict, Placeholder
+
+MAX_SEARCH_DEPTH = 1000  # containers nested deeper are not searched, and that is said
+MAX_PATH_CHARS = 10_000  # nor are those whose dotted path would be longer than this
+MAX_UNSEARCHED = 10  # where the search stopped: the first ones are named
 
 _MODULE_STATE = ("_parameters", "_buffers", "_modules")
+# What weights do not record but a pickled recurrent module stores: kept as found.
+_RECURRENT = frozenset(
+    f"torch.nn.modules.rnn.{name}"
+    for name in ("RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell")
+)
+_STORED = {"batch_first": bool, "dropout": float, "nonlinearity": str}
+
+
+class _Path(NamedTuple):
+    """A dotted path as a linked list: built once per container found, not per step."""
+
+    parent: _Path | None
+    key: str
+    length: int
+
+    def text(self) -> str:
+        keys: list[str] = []
+        node: _Path | None = self
+        while node is not None:
+            keys.append(node.key)
+            node = node.parent
+        return ".".join(reversed(keys))
+
+
+def _child_path(parent: _Path | None, key: object) -> _Path:
+    text = key if isinstance(key, str) else file_repr(key)
+    return _Path(parent, text, len(text) + 1 + (parent.length if parent else 0))
+
+
+def _container(node: _Path | None) -> str | None:
+    return node.text() if node is not None else None
 
 
 class _Walk:
     def __init__(self) -> None:
         self.seen: set[int] = set()
         self.skipped: Counter[str] = Counter()
+        self.unsearched: list[tuple[str | None, str]] = []
 
-    def walk(
-        self, obj: object, path: tuple[str, ...], depth: int, inside: bool
-    ) -> Iterator[StateDict]:
-        if depth > MAX_DEPTH or id(obj) in self.seen:
-            return
-        if isinstance(obj, Mapping):
+    def _stop(self, node: _Path | None, why: str) -> None:
+        if len(self.unsearched) < MAX_UNSEARCHED:
+            where = file_str(node.text(), 200) if node is not None else None
+            self.unsearched.append((where, f"{why}: the search for state dicts stopped here"))
+
+    def walk(self, root: object) -> Iterator[StateDict]:
+        stack: list[tuple[object, _Path | None, int, bool]] = [(root, None, 0, False)]
+        while stack:
+            obj, node, depth, inside = stack.pop()
+            if id(obj) in self.seen:
+                continue
+            if depth > MAX_SEARCH_DEPTH:
+                self._stop(node, f"nested more than {MAX_SEARCH_DEPTH:,} levels deep")
+                continue
+            if node is not None and node.length > MAX_PATH_CHARS:
+                self._stop(node, f"a path longer than {MAX_PATH_CHARS:,} characters")
+                continue
             self.seen.add(id(obj))
-            yield from self._mapping(obj.items(), path, depth, inside)
-        elif isinstance(obj, (list, tuple)):
-            self.seen.add(id(obj))
-            for index, value in enumerate(obj):
-                yield from self._child(value, (*path, str(index)), depth, inside)
-        elif isinstance(obj, Placeholder):
-            self.seen.add(id(obj))
-            if not inside:  # what the file holds, counted once, not its parts
-                self.skipped[obj.kind] += 1
-            yield from self._placeholder(obj, path, depth)
-
-    def _mapping(
-        self,
-        items: Iterable[tuple[object, object]],
-        path: tuple[str, ...],
-        depth: int,
-        inside: bool,
-    ) -> Iterator[StateDict]:
-        pairs = list(items)
-        tensors = {k: v for k, v in pairs if isinstance(k, str) and isinstance(v, TensorInfo)}
-        if tensors:
-            yield StateDict(".".join(path) or None, tensors)
-        for key, value in pairs:
-            yield from self._child(value, (*path, str(key)), depth, inside)
-
-    def _child(
-        self, value: object, path: tuple[str, ...], depth: int, inside: bool
-    ) -> Iterator[StateDict]:
-        if isinstance(value, (Mapping, list, tuple, Placeholder)):
-            yield from self.walk(value, path, depth + 1, inside)
-
-    def _placeholder(
-        self, obj: Placeholder, path: tuple[str, ...], depth: int
-    ) -> Iterator[StateDict]:
-        attributes = obj.attributes()
-        if all(isinstance(attributes.get(k), Mapping) for k in _MODULE_STATE):
-            tensors: dict[str, TensorInfo] = {}
-            self._module_tensors(obj, "", tensors, 0)
-            if tensors:
-                yield StateDict(".".join(path) or None, tensors)
-            return
-        yield from self._mapping(attributes.items(), path, depth, True)
-        yield from self._mapping(zip(obj.keys, obj.values, strict=True), path, depth, True)
-        for index, value in enumerate((*obj.args, *obj.items)):
-            yield from self._child(value, (*path, str(index)), depth, True)
+            groups: list[list[tuple[object, object]]] = []
+            if isinstance(obj, Mapping):
+                groups.append(list(obj.all_items() if isinstance(obj, FileDict) else obj.items()))
+            elif isinstance(obj, (list, tuple)):
+                groups.append(list(enumerate(obj)))
+            elif isinstance(obj, Placeholder):
+                if not inside:  # what the file holds, counted once, not its parts
+                    self.skipped[obj.kind] += 1
+                inside = True
+                if all(isinstance(obj.attribute(k), Mapping) for k in _MODULE_STATE):
+                    tensors, known = self._module_tensors(obj, node)
+                    if tensors:
+                        yield StateDict(_container(node), tensors, known)
+                    continue
+                for part in obj.state_parts():
+                    if id(part) not in self.seen:  # shared by many: walked once
+                        self.seen.add(id(part))
+                        groups.append(list(part.all_items() if isinstance(part, FileDict)
+                                           else part.items()))  # fmt: skip
+                groups.append(list(zip(obj.keys, obj.values, strict=True)))
+                groups.append(list(enumerate((*obj.args, *obj.items))))
+            children: list[tuple[object, _Path | None, int, bool]] = []
+            for pairs in groups:
+                tensors = {
+                    k: v for k, v in pairs if isinstance(k, str) and isinstance(v, TensorInfo)
+                }
+                if tensors:
+                    yield StateDict(_container(node), tensors)
+                children += [
+                    (value, _child_path(node, key), depth + 1, inside)
+                    for key, value in pairs
+                    if isinstance(value, (Mapping, list, tuple, Placeholder))
+                ]
+            stack += reversed(children)
 
     def _module_tensors(
-        self, obj: object, prefix: str, out: dict[str, TensorInfo], depth: int
-    ) -> None:
-        """A pickled ``nn.Module``'s parameters and buffers, named as ``state_dict()`` does."""
-        if not isinstance(obj, Placeholder) or depth > MAX_DEPTH:
-            return
-        if depth and id(obj) in self.seen:
-            return
-        self.seen.add(id(obj))
-        attributes = obj.attributes()
-        for part in ("_parameters", "_buffers"):
-            store = attributes.get(part)
-            if isinstance(store, Mapping):
-                for name, value in store.items():
-                    if isinstance(name, str) and isinstance(value, TensorInfo):
-                        out[f"{prefix}{name}"] = value
-        children = attributes.get("_modules")
-        if isinstance(children, Mapping):
-            for name, child in children.items():
-                self._module_tensors(child, f"{prefix}{name}.", out, depth + 1)
+        self, root: Placeholder, node: _Path | None
+    ) -> tuple[dict[str, TensorInfo], dict[str, dict[str, object]]]:
+        """A pickled ``nn.Module``'s parameters and buffers, named as ``state_dict()`` does,
+        and what its recurrent submodules store that weights do not, by prefix."""
+        out: dict[str, TensorInfo] = {}
+        known: dict[str, dict[str, object]] = {}
+        stack: list[tuple[object, str, int]] = [(root, "", 0)]
+        base = node.length if node is not None else 0
+        while stack:
+            obj, prefix, depth = stack.pop()
+            if not isinstance(obj, Placeholder) or (depth and id(obj) in self.seen):
+                continue
+            if depth > MAX_SEARCH_DEPTH or base + len(prefix) > MAX_PATH_CHARS:
+                self._stop(node, f"submodule {file_str(prefix, 80)} lies too deep")
+                continue
+            self.seen.add(id(obj))
+            for part in ("_parameters", "_buffers"):
+                store = obj.attribute(part)
+                if isinstance(store, Mapping):
+                    for name, value in store.items():
+                        if isinstance(name, str) and isinstance(value, TensorInfo):
+                            out[f"{prefix}{name}"] = value
+            if obj.kind in _RECURRENT:
+                stored = {k: obj.attribute(k) for k in _STORED}
+                known[prefix] = {
+                    k: v for k, v in stored.items() if type(v) is _STORED[k]  # noqa: E721
+                }
+            children = obj.attribute("_modules")
+            if isinstance(children, Mapping):
+                stack += reversed(
+                    [
+                        (child, f"{prefix}{name}.", depth + 1)
+                        for name, child in children.items()
+                        if isinstance(name, str)
+                    ]
+                )
+        return out, known
 
 
 def find_state_dicts(obj: object) -> Iterator[StateDict]:
     """Every dict holding tensors under string keys, at any depth of dicts and lists."""
-    yield from _Walk().walk(obj, (), 0, False)
+    yield from _Walk().walk(obj)
 
 
-def scan(obj: object) -> tuple[tuple[StateDict, ...], tuple[SkippedObject, ...]]:
-    """The state dicts in ``obj``, and the objects not loaded, by type, sorted by type."""
+def scan(path: str, format: CheckpointFormat, obj: object) -> Checkpoint:
+    """A checkpoint of the state dicts in ``obj``, the objects not loaded (by type, sorted)
+    and where the search stopped."""
     walk = _Walk()
-    found = tuple(walk.walk(obj, (), 0, False))
+    found = tuple(walk.walk(obj))
     skipped = tuple(SkippedObject(kind, n) for kind, n in sorted(walk.skipped.items()))
-    return found, skipped
+    return Checkpoint(path, format, found, skipped, tuple(walk.unsearched))

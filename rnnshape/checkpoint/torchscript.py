@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import IO
 
-from .model import MAX_DEPTH, Checkpoint, CheckpointError, CheckpointFormat, StateDict, TensorInfo
-from .unpickler import Refused, ScriptObject, StorageLoader, unpickle
+from .file_text import file_str
+from .model import Checkpoint, CheckpointError, CheckpointFormat, StateDict, TensorInfo
+from .pickle_records import Refused, ScriptObject
+from .state_dicts import MAX_PATH_CHARS, MAX_SEARCH_DEPTH
+from .unpickler import StorageLoader, unpickle
 
 
 def read_script(
@@ -31,27 +34,48 @@ def read_script(
             f"(data.pkl holds {exc.what}); pass --trust-torchscript to load it with "
             "torch.jit.load if you trust where it came from"
         ) from None
-    tensors: dict[str, TensorInfo] = {}
-    _collect_script(obj, "", tensors, set(), 0)
-    return Checkpoint(path, CheckpointFormat.TORCHSCRIPT, (StateDict(None, tensors),))
+    tensors, unsearched = _collect_script(obj)
+    return Checkpoint(
+        path, CheckpointFormat.TORCHSCRIPT, (StateDict(None, tensors),), (), unsearched
+    )
 
 
 def _collect_script(
-    obj: object, prefix: str, out: dict[str, TensorInfo], seen: set[int], depth: int
-) -> None:
-    """A scripted module's tensors by dotted name: its attributes, submodules recursively."""
-    if not isinstance(obj, ScriptObject) or id(obj) in seen or depth > MAX_DEPTH:
-        return
-    seen.add(id(obj))
-    if not isinstance(obj.state, dict):
-        return
-    for name, value in obj.state.items():
-        if not isinstance(name, str):
+    obj: object,
+) -> tuple[dict[str, TensorInfo], tuple[tuple[str | None, str], ...]]:
+    """A scripted module's tensors by dotted name: its attributes, submodules at any depth up
+    to ``MAX_SEARCH_DEPTH`` (where it stops, it says so), each object once."""
+    out: dict[str, TensorInfo] = {}
+    stopped: list[tuple[str | None, str]] = []
+    seen: set[int] = set()
+    stack: list[tuple[object, str, int]] = [(obj, "", 0)]
+    while stack:
+        item, prefix, depth = stack.pop()
+        if not isinstance(item, ScriptObject) or id(item) in seen:
             continue
-        if isinstance(value, TensorInfo):
-            out[f"{prefix}{name}"] = value
-        elif isinstance(value, ScriptObject):
-            _collect_script(value, f"{prefix}{name}.", out, seen, depth + 1)
+        if depth > MAX_SEARCH_DEPTH or len(prefix) > MAX_PATH_CHARS:
+            if not stopped:
+                stopped.append(
+                    (
+                        file_str(prefix.removesuffix("."), 200),
+                        f"submodules nested more than {MAX_SEARCH_DEPTH:,} levels deep: "
+                        "the search for tensors stopped here",
+                    )
+                )
+            continue
+        seen.add(id(item))
+        if not isinstance(item.state, dict):
+            continue
+        children = []
+        for name, value in item.state.items():
+            if not isinstance(name, str):
+                continue
+            if isinstance(value, TensorInfo):
+                out[f"{prefix}{name}"] = value
+            elif isinstance(value, ScriptObject):
+                children.append((value, f"{prefix}{name}.", depth + 1))
+        stack += reversed(children)
+    return out, tuple(stopped)
 
 
 def read_torchscript_trusted(path: str) -> Checkpoint:

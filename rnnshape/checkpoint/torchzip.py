@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import IO
 
+from .file_text import file_repr, file_str
 from .model import ITEMSIZE, Checkpoint, CheckpointError, CheckpointFormat
 from .state_dicts import scan
 from .torchscript import read_script
@@ -26,6 +27,10 @@ def read_zip(path: str, trust_torchscript: bool, size: int | None = None) -> Che
         raise CheckpointError(f"{path}: corrupt or truncated zip archive ({exc})") from None
 
 
+MAX_DATA_PKL = 256 * 1024**2  # a data.pkl holds names and sizes; weights live beside it
+_READ_WHOLE = 64 * 1024**2  # up to this a data.pkl is read at once (small reads cost 2x)
+
+
 def _read_archive(
     path: str, archive: zipfile.ZipFile, trust_torchscript: bool, size: int | None
 ) -> Checkpoint:
@@ -35,73 +40,111 @@ def _read_archive(
     if len(entries) != len(infos):
         # Readers disagree on which copy counts (torch's reader takes another than zipfile).
         twice = next(n for n, k in Counter(i.filename for i in infos).items() if k > 1)
-        raise CheckpointError(f"{path}: corrupt zip archive: it holds two entries named {twice!r}")
+        raise CheckpointError(
+            f"{path}: corrupt zip archive: it holds two entries named {file_repr(twice)}"
+        )
     for info in infos:
-        # torch's reader (miniz) refuses these for any entry, even one it never opens.
-        if info.volume:
-            raise CheckpointError(
-                f"{path}: corrupt zip archive: entry {info.filename!r} is on another disk"
-            )
-        if info.flag_bits & 0x1:
-            raise CheckpointError(f"{path}: encrypted zip entry {info.filename!r}")
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise CheckpointError(
-                f"{path}: zip entry {info.filename!r} uses compression method "
-                f"{info.compress_type}, which torch cannot read (only stored or deflated)"
-            )
-        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
-            raise CheckpointError(
-                f"{path}: corrupt zip archive: entry {info.filename!r} is stored as "
-                f"{info.compress_size:,} bytes but declares {info.file_size:,}"
-            )
+        _check_entry(path, info)
     names = list(entries)
-    # torch writes everything under one folder, named after the file when it was saved.
-    pickles = [
-        n for n in names if n == "data.pkl" or (n.endswith("/data.pkl") and n.count("/") == 1)
-    ]
-    if not pickles:
+    if not any(n.endswith("data.pkl") and n.count("/") <= 1 for n in names):
         raise CheckpointError(
             f"{path}: unknown format: a zip archive, but not a torch checkpoint or TorchScript "
             "archive (it has no data.pkl)"
         )
-    base = pickles[0].removesuffix("data.pkl")
+    base = _folder(path, infos)
+    if f"{base}data.pkl" not in entries:
+        raise CheckpointError(
+            f"{path}: corrupt checkpoint: no data.pkl in its folder {file_repr(base[:-1])}"
+        )
     script = f"{base}constants.pkl" in entries or any(n.startswith(f"{base}code/") for n in names)
 
     def storage(pid: tuple[object, ...]) -> Storage:
         key, dtype, numel = storage_record(pid)
         entry = entries.get(f"{base}data/{key}")
+        name = file_str(key)
         if entry is None:
-            raise Corrupt(f"storage {key}, which the archive does not hold (data/{key})")
+            raise Corrupt(f"storage {name}, which the archive does not hold (data/{name})")
         need = numel * ITEMSIZE.get(dtype, 1)
-        if entry.file_size < need:
+        if entry.file_size != need:
+            # torch reads a record only when its size is exactly the storage's.
             raise Corrupt(
-                f"storage {key} of {need:,} bytes, but data/{key} holds {entry.file_size:,}"
+                f"storage {name} of {need:,} bytes, but data/{name} holds {entry.file_size:,}"
             )
         if size is not None and entry.header_offset + entry.compress_size > size:
             raise Corrupt(
-                f"storage {key} of {entry.compress_size:,} bytes at byte "
+                f"storage {name} of {entry.compress_size:,} bytes at byte "
                 f"{entry.header_offset:,}, past the end of the file ({size:,} bytes)"
             )
         if entry.compress_type == zipfile.ZIP_STORED and entry.compress_size < entry.file_size:
             raise Corrupt(
-                f"storage {key} of {entry.file_size:,} bytes, but the archive stores "
+                f"storage {name} of {entry.file_size:,} bytes, but the archive stores "
                 f"{entry.compress_size:,} bytes of it"
             )
         return Storage(key, dtype, numel)
 
     _check_metadata(path, archive, entries, base)
     data_pkl = entries[f"{base}data.pkl"]
+    if data_pkl.file_size > MAX_DATA_PKL:
+        raise CheckpointError(
+            f"{path}: refused: its data.pkl is {data_pkl.file_size:,} bytes, past the "
+            f"{MAX_DATA_PKL // 1024**2} MiB that rnnshape reads (it holds names and sizes; "
+            "the weights are stored beside it)"
+        )
     with archive.open(data_pkl) as stream:
-        # Stored (torch's way), its size is bounded by the file's: read it at once, as small
-        # reads through ZipExtFile cost twice the unpickling. Deflated, it streams.
+        # Read at once when small (reads through ZipExtFile cost twice the unpickling);
+        # a large one streams, and what it need not keep is read past, never held.
         f: IO[bytes] = stream
-        if data_pkl.compress_type == zipfile.ZIP_STORED:
-            f = io.BytesIO(stream.read())
+        if data_pkl.file_size <= _READ_WHOLE:
+            f = io.BytesIO(stream.read(data_pkl.file_size))
         if script:
             return read_script(path, f, storage, trust_torchscript, data_pkl.file_size)
         obj = unpickle(path, f, storage, what="data.pkl", size=data_pkl.file_size)
-    state_dicts, skipped = scan(obj)
-    return Checkpoint(path, CheckpointFormat.TORCH, state_dicts, skipped)
+    if f"{base}version" not in entries and f"{base}.data/version" not in entries:
+        raise CheckpointError(
+            f"{path}: corrupt checkpoint: it has no version record, which torch requires"
+        )
+    return scan(path, CheckpointFormat.TORCH, obj)
+
+
+def _check_entry(path: str, info: zipfile.ZipInfo) -> None:
+    """What torch's reader (miniz) refuses in any entry, even one it never opens."""
+    name = file_repr(info.filename)
+    if info.volume:
+        raise CheckpointError(f"{path}: corrupt zip archive: entry {name} is on another disk")
+    if info.flag_bits & 0x1:
+        raise CheckpointError(f"{path}: encrypted zip entry {name}")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise CheckpointError(
+            f"{path}: zip entry {name} uses compression method "
+            f"{info.compress_type}, which torch cannot read (only stored or deflated)"
+        )
+    if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+        raise CheckpointError(
+            f"{path}: corrupt zip archive: entry {name} is stored as "
+            f"{info.compress_size:,} bytes but declares {info.file_size:,}"
+        )
+
+
+def _folder(path: str, infos: list[zipfile.ZipInfo]) -> str:
+    """The one top-level folder (with its slash) that torch requires every entry to be in;
+    it is named by the first entry, as torch's reader names it."""
+    if not infos:
+        raise CheckpointError(f"{path}: unknown format: an empty zip archive")
+    first = infos[0].filename
+    if "/" not in first:
+        raise CheckpointError(
+            f"{path}: corrupt checkpoint: zip entry {file_repr(first)} is not in a folder "
+            "(torch writes every entry under one top-level folder)"
+        )
+    base = first[: first.index("/") + 1]
+    stray = next((i.filename for i in infos if not i.filename.startswith(base)), None)
+    if stray is not None:
+        raise CheckpointError(
+            f"{path}: corrupt checkpoint: zip entry {file_repr(stray)} is not in the folder "
+            f"{file_repr(base.rstrip('/'))} of the others (torch writes every entry under "
+            "one top-level folder)"
+        )
+    return base
 
 
 def _check_single_disk(path: str, archive: zipfile.ZipFile) -> None:

@@ -8,8 +8,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.checkpoint import CheckpointFormat, InferredModule, InferResult
+from rnnshape.checkpoint.file_text import TEXT_CHARS, file_repr, file_str
+from rnnshape.formulas import LISTING_EDGE, elide
 from rnnshape.render.formats import OutputFormat
 from rnnshape.render.keras import add_keras_rows
+from rnnshape.render.report import omitted_text
 from rnnshape.render.tables import output_console
 from rnnshape.text import one_line, plural
 
@@ -114,11 +117,20 @@ def render_tables(result: InferResult, console: Console) -> None:
         header.append(f" · {plural(len(result.problems), 'problem')} (on stderr)")
     console.print(header, soft_wrap=True)  # a long path stays on one line
     if result.skipped_objects:
-        held = ", ".join(f"{s.type} ×{s.count}" for s in result.skipped_objects)
+        kinds, omitted = elide(result.skipped_objects)
+        held = ", ".join(f"{file_str(s.type, 100)} ×{s.count:,}" for s in kinds)
+        if omitted:
+            held += f", {omitted_text(omitted, 'more types')}"
         console.print(
             Text(one_line(f"also holds (not loaded, nothing run): {held}")), soft_wrap=True
         )
-    for module in result.modules:
+    shown, omitted = elide(result.modules)
+    for index, module in enumerate(shown):
+        if omitted and index == LISTING_EDGE:
+            # Past LISTING_LIMIT modules the middle is left out (Rich takes ~2.5 ms a table);
+            # the header's totals and the JSON stay complete.
+            console.print()
+            console.print(Text(omitted_text(omitted, "modules")), soft_wrap=True)
         console.print()
         table = Table(
             title=Text(_title(module), style="bold cyan"),
@@ -130,9 +142,9 @@ def render_tables(result: InferResult, console: Console) -> None:
         )
         table.add_column(no_wrap=True, style="dim")
         table.add_column(overflow="fold")
-        rows = [("prefix", repr(module.prefix))]
+        rows = [("prefix", file_repr(module.prefix, TEXT_CHARS))]
         if module.container is not None:
-            rows.append(("container", repr(module.container)))
+            rows.append(("container", file_repr(module.container, TEXT_CHARS)))
         rows += [
             ("constructor", module.spec.constructor()),
             ("command", module.command()),
@@ -208,7 +220,7 @@ def _onnx_explain_tables(result: InferResult, console: Console) -> None:
 
 
 def _title(module: InferredModule) -> str:
-    return one_line(f"{module.prefix.removesuffix('.') or '(top level)'} · {module.module}")
+    return f"{file_str(module.prefix.removesuffix('.'), 100) or '(top level)'} · {module.module}"
 
 
 def _render_table(result: InferResult, stream: TextIO) -> None:
