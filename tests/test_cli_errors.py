@@ -149,3 +149,36 @@ def test_help_shows_integer_types_and_a_plain_usage_line(command: str, usage: st
         for flag in ("--seed", "--proj-size"):
             row = next((line for line in result.stdout.splitlines() if f"{flag} " in line), "")
             assert "<str>" not in row, row
+
+
+@pytest.mark.parametrize(
+    ("args", "digits"),
+    [
+        (["lstm", "10", "9" * 5000], 5000),  # beyond Python's 4,300-digit conversion limit
+        (["lstm", "10", "9" * 4300, "--dry-run"], 4300),
+        (["gru", "1" + "0" * 199, "20", "--dry-run"], 200),  # too large for a float
+        (["lstm", "10", "20", "--seq", "9" * 4301], 4301),
+        (["lstm", "10", "20", "--seed", "-" + "9" * 20], 20),
+        (["lstm", "10", "20", "--lengths", "3," + "9" * 5000], 5000),
+        (["rnn", "10", "20", "9223372036854775808", "--dry-run"], 19),
+    ],
+)
+def test_integers_beyond_64_bits_are_usage_errors(
+    args: list[str], digits: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = _error(args, capsys)
+    assert f"({digits:,} digits) is beyond the 64-bit integers torch uses" in line, line
+    assert len(line) < 200
+
+
+def test_the_largest_64_bit_size_is_answered(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["lstm", "10", str(2**63 - 1), "--dry-run", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert '"hidden_size": 9223372036854775807' in out
+
+
+def test_a_long_value_is_quoted_shortened(capsys: pytest.CaptureFixture[str]) -> None:
+    line = _error(["lstm", "10", "20", "--batch", "x" * 100_000], capsys)
+    assert line.startswith("error: --batch 'xxxx") and "(100,000 characters)" in line
+    assert len(line) < 200

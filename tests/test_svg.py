@@ -164,3 +164,55 @@ def test_a_new_file_gets_the_umask_mode(tmp_path: Path) -> None:
         os.umask(old)
     assert target.read_text() == "<svg/>"
     assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_read_only_file_is_refused_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--svg`` on a 0444 file: exit 2 and the file untouched, unless ``--force`` (checked on
+    the mode bits, which root's own access would ignore)."""
+    target = tmp_path / "picture.svg"
+    target.write_text(OLD)
+    target.chmod(0o444)
+    code, out, err = run(capsys, *DRY, "--svg", str(target))
+    assert code == 2 and out == ""
+    assert err.startswith("error: --svg '") and err.count("\n") == 1
+    assert err.endswith("picture.svg' is read-only (mode 0444); give --force to replace it\n")
+    assert target.read_text() == OLD
+    code, out, err = run(capsys, *DRY, "--svg", str(target), "--force")
+    assert code == 0, err
+    assert target.read_text().lstrip().startswith("<svg")
+    assert os.stat(target).st_mode & 0o777 == 0o444  # replaced, keeping its mode
+    assert leftovers(tmp_path) == []
+
+
+def test_a_writable_file_needs_no_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "picture.svg"
+    target.write_text(OLD)
+    target.chmod(0o644)
+    code, _, err = run(capsys, *DRY, "--svg", str(target))
+    assert code == 0, err
+    assert target.read_text() != OLD
+
+
+@pytest.mark.parametrize("length", [256, 4096])
+def test_a_name_too_long_is_a_clean_usage_error(
+    length: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = str(tmp_path / ("a" * (length - 4) + ".svg"))
+    code, out, err = run(capsys, *DRY, "--svg", name)
+    assert code == 2 and out == "", err
+    assert err.startswith("error: --svg ") and "File name too long" in err
+    assert "please report it" not in err
+    assert len(err) < 300  # the name is quoted shortened
+
+
+def test_the_longest_name_a_folder_takes_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """255 bytes is a legal name: the temporary file beside it has a short name of its own."""
+    target = tmp_path / ("a" * 251 + ".svg")
+    code, _, err = run(capsys, *DRY, "--svg", str(target))
+    assert code == 0, err
+    assert target.read_text().lstrip().startswith("<svg")
+    assert leftovers(tmp_path) == []

@@ -26,6 +26,7 @@ from rnnshape.cli.parsing import (
     parse_float,
     parse_int,
     parse_int_list,
+    quoted,
 )
 from rnnshape.cli.progress import RunProgress
 from rnnshape.errors import SpecError
@@ -133,6 +134,7 @@ OPTIONS: tuple[Opt, ...] = (
     ),  # noqa: E501
     # Text, made a Path here: Typer's own Path conversion stats the name before any check.
     Opt("svg", str | None, None, "also save the tables as an SVG picture", OUTPUT, metavar="FILE"),
+    Opt("force", bool, False, "let --svg replace a read-only file", OUTPUT, ("--force",)),
 )
 # The constructor keywords the options set (num_layers is the third argument).
 _LAYER_KEYS = tuple(k for k in OPTIONAL_KWARGS if k != "num_layers")
@@ -202,13 +204,16 @@ def _argument(kind: Any, metavar: str, text: str, hidden: bool) -> Any:
     return Annotated[kind, info]
 
 
-def check_svg_path(svg: Path | None) -> None:
-    """Refuse, before any work, an --svg path that is not an .svg file that can be written."""
+def check_svg_path(svg: Path | None, force: bool = False) -> None:
+    """Refuse, before any work, an --svg path that is not an .svg file that can be written;
+    a file whose owner may not write it (mode bits, as ``ls -l`` shows them: root would
+    ignore them) is replaced only with ``--force``."""
     if svg is None:
         return
     import os
+    import stat
 
-    shown = one_line(repr(str(svg)))
+    shown = one_line(quoted(str(svg)))
     try:
         os.fsencode(svg)
     except UnicodeEncodeError:
@@ -219,14 +224,26 @@ def check_svg_path(svg: Path | None) -> None:
         raise SpecError(
             "svg", f"{shown}{named} does not end in .svg; give a file name such as lstm.svg"
         )
-    if target.is_dir():
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:  # a name too long, a loop of links, a folder not searchable
+        raise SpecError("svg", f"{shown} cannot be a file name here: {exc.strerror}") from None
+    if mode is not None and stat.S_ISDIR(mode):
         raise SpecError("svg", f"{shown} is a directory; give a file name such as lstm.svg")
-    if target.exists() and not target.is_file():
+    if mode is not None and not stat.S_ISREG(mode):
         raise SpecError("svg", f"{shown} exists and is not a regular file")
+    if mode is not None and not mode & stat.S_IWUSR and not force:
+        raise SpecError(
+            "svg",
+            f"{shown} is read-only (mode {stat.S_IMODE(mode):04o}); give --force to replace it",
+        )
+    folder = one_line(quoted(str(target.parent)))
     if not target.parent.is_dir():
-        raise SpecError("svg", f"{shown}: the folder {str(target.parent)!r} does not exist")
+        raise SpecError("svg", f"{shown}: the folder {folder} does not exist")
     if not os.access(target.parent, os.W_OK | os.X_OK):
-        raise SpecError("svg", f"{shown}: the folder {str(target.parent)!r} is not writable")
+        raise SpecError("svg", f"{shown}: the folder {folder} is not writable")
 
 
 def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) -> None:
@@ -238,7 +255,7 @@ def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) ->
     json_out = bool(values["json"])
     svg = Path(values["svg"]) if values["svg"] is not None else None
     with guard(ctx):
-        check_svg_path(svg)
+        check_svg_path(svg, values["force"])
         sizes = [
             parse_int(name, values[name]) for name in ("input_size", "hidden_size", "num_layers")
         ]

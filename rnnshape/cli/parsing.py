@@ -13,6 +13,12 @@ import re
 from rnnshape.errors import SpecError
 
 _INTEGER = re.compile(r"-?[0-9]+")  # ASCII digits only (re's \d matches any Unicode digit)
+# torch keeps every size in a 64-bit integer (and ``check`` refuses larger numbers in a spec):
+# beyond it a number is a typo, and products of such sizes would no longer print. Checked on
+# the digits first: Python refuses to convert text of more than 4,300 digits at all.
+LARGEST = 2**63 - 1
+# A value typed is quoted up to this many characters (a message stays one readable line).
+QUOTED = 120
 # The same rule for numbers with a fraction or exponent: ASCII, no ``_``, no spaces; ``inf``
 # (any case) for no limit. Python's ``float`` would take ``1_000``, `` 5`` and ``٥``.
 _NUMBER = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?|[iI][nN][fF]")
@@ -32,8 +38,29 @@ def parse_int(key: str, text: str | int | None) -> int | None:
     if text is None or isinstance(text, int):  # a default
         return text
     if _INTEGER.fullmatch(text) is None:
-        raise SpecError(key, f"{text!r} must be an integer (digits 0-9)", kind="wrong_type")
-    return int(text)
+        raise SpecError(key, f"{quoted(text)} must be an integer (digits 0-9)", kind="wrong_type")
+    return _bounded(key, text)
+
+
+def _bounded(key: str, digits: str, item: str = "") -> int:
+    """``digits`` (a sign and ASCII digits) as an int, refused beyond 64 bits."""
+    magnitude = digits.lstrip("-").lstrip("0")
+    if len(magnitude) <= len(str(LARGEST)) and int(magnitude or "0") <= LARGEST:
+        return int(digits)
+    shown = digits if len(digits) <= 30 else f"{digits[:12]}…{digits[-6:]}"
+    raise SpecError(
+        key,
+        f"{item}{shown} ({len(magnitude):,} digits) is beyond the 64-bit integers torch uses "
+        f"(at most {LARGEST:,})",
+    )
+
+
+def quoted(text: str) -> str:
+    """``repr(text)``, cut to ``QUOTED`` characters around ``…`` when longer."""
+    shown = repr(text)
+    if len(shown) <= QUOTED:
+        return shown
+    return f"{shown[: QUOTED - 12]}…{shown[-11:]} ({len(text):,} characters)"
 
 
 def number_text(text: str) -> str:
@@ -72,11 +99,11 @@ def parse_int_list(key: str, text: str | None, example: str) -> list[int] | None
     values = []
     for part in text.split(","):
         if _INTEGER.fullmatch(part) is None:
-            what = "an empty item" if not part.strip() else f"{part!r} is not an integer"
+            what = "an empty item" if not part.strip() else f"{quoted(part)} is not an integer"
             raise SpecError(
                 key,
-                f"{text!r} must be comma-separated integers, e.g. {example} ({what})",
+                f"{quoted(text)} must be comma-separated integers, e.g. {example} ({what})",
                 kind="wrong_type",
             )
-        values.append(int(part))
+        values.append(_bounded(key, part, "item "))
     return values

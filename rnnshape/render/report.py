@@ -299,7 +299,8 @@ def write_replacing(path: Path, text: str) -> None:
         mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
         mode = None
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    # A short name of its own: the target's name may already be as long as a name can be.
+    temporary = target.with_name(f".rnnshape-{secrets.token_hex(4)}.tmp")
     # 0o666 less the umask, as open() would create the file; an existing file keeps its mode.
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
