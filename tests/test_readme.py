@@ -303,3 +303,43 @@ def test_the_torch_range_is_stated_alike() -> None:
     assert f"requirement=${{1:-'{requirement}'}}" in script
     oldest = match.group(1)
     assert f"'torch=={oldest}" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_the_pre_commit_snippet_names_a_rev_that_exists() -> None:
+    """pre-commit clones ``repo`` at ``rev``: ``v0.1.0`` did not exist ("pathspec 'v0.1.0' did
+    not match"). The rev must be a tag or commit of this repository, on main's history, whose
+    hook manifest has every hook id the snippet uses."""
+    import yaml
+
+    if _git("rev-parse", "--is-inside-work-tree").stdout.strip() != "true":
+        pytest.skip("not a git checkout: the revisions cannot be looked up")
+    if _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+        pytest.skip("a shallow clone may lack the commit the README names")
+    snippets = [
+        config
+        for block in readme_blocks(README.read_text(encoding="utf-8"))
+        if "rev:" in "\n".join(block.body)
+        for config in [yaml.safe_load("\n".join(block.body))]
+    ]
+    repos = [r for config in snippets for r in config["repos"] if r["repo"] != "local"]
+    assert repos, "the README's pre-commit snippet with a rev"
+    for repo in repos:
+        rev = str(repo["rev"])
+        tags = _git("tag", "--list").stdout.split()
+        assert rev in tags or re.fullmatch(r"[0-9a-f]{40}", rev), (
+            f"rev {rev!r} is neither a tag of this repository ({tags}) nor a full commit hash"
+        )
+        commit = _git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+        assert commit.returncode == 0, f"rev {rev!r} is not a commit of this repository"
+        ancestor = _git("merge-base", "--is-ancestor", commit.stdout.strip(), "HEAD")
+        assert ancestor.returncode == 0, f"rev {rev!r} is not on the history of HEAD"
+        manifest = _git("show", f"{rev}:.pre-commit-hooks.yaml")
+        assert manifest.returncode == 0, manifest.stderr
+        ids = {hook["id"] for hook in yaml.safe_load(manifest.stdout)}
+        assert {hook["id"] for hook in repo["hooks"]} <= ids
