@@ -38,6 +38,12 @@ if TYPE_CHECKING:
     from rnnshape.explain.build import explain, gate_blocks
     from rnnshape.explain.diagram import diagram
     from rnnshape.explain.equations import equations
+    from rnnshape.explain.kernel import (
+        KERNEL_WARNING_EXPLANATIONS,
+        KernelChoice,
+        predict_backend,
+        warning_explanation,
+    )
     from rnnshape.explain.legend import Symbol, explanation_notes, report_notes, symbols
     from rnnshape.explain.model import Diagram, Edge, Equation, Explanation, GateBlock, Node, Term
 
@@ -47,6 +53,10 @@ _HOME = {
     "gate_blocks": "build",
     "diagram": "diagram",
     "equations": "equations",
+    **dict.fromkeys(
+        ("KERNEL_WARNING_EXPLANATIONS", "KernelChoice", "predict_backend", "warning_explanation"),
+        "kernel",
+    ),
     "Symbol": "legend",
     "explanation_notes": "legend",
     "report_notes": "legend",
@@ -61,6 +71,8 @@ __all__ = [
     "Equation",
     "Explanation",
     "GateBlock",
+    "KERNEL_WARNING_EXPLANATIONS",
+    "KernelChoice",
     "Node",
     "Symbol",
     "Term",
@@ -69,8 +81,10 @@ __all__ = [
     "explain",
     "explanation_notes",
     "gate_blocks",
+    "predict_backend",
     "report_notes",
     "symbols",
+    "warning_explanation",
 ]
 assert sorted(__all__) == sorted(_HOME)
 

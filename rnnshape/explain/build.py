@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rnnshape.explain.diagram import diagram
 from rnnshape.explain.equations import equations
+from rnnshape.explain.kernel import predict_backend
 from rnnshape.explain.legend import explanation_notes
 from rnnshape.explain.model import Explanation, GateBlock
 from rnnshape.formulas import (
@@ -14,7 +17,7 @@ from rnnshape.formulas import (
     parameter_count,
     tensor_shapes,
 )
-from rnnshape.spec import InputSpec, LayerSpec
+from rnnshape.spec import Dtype, InputSpec, LayerSpec
 
 _ROLE_PREFIX = {"weight_ih": "W_i", "weight_hh": "W_h", "bias_ih": "b_i", "bias_hh": "b_h"}
 _RNN_NAMES = {"weight_ih": "W_ih", "weight_hh": "W_hh", "bias_ih": "b_ih", "bias_hh": "b_hh"}
@@ -25,11 +28,19 @@ def explain(
     inp: InputSpec,
     parameters: list[ParameterShape] | None = None,
     tensors: list[TensorShape] | None = None,
+    *,
+    device: str = "cpu",
+    dtype: Dtype | str = Dtype.FLOAT32,
+    training: bool = False,
+    facts: Mapping[str, object] | None = None,
 ) -> Explanation:
-    """Gate blocks, equations with shapes and the unrolled graph of ``spec`` on ``inp``.
+    """Gate blocks, equations with shapes, the unrolled graph of ``spec`` on ``inp`` and the
+    kernel torch picks on ``device`` at ``dtype``.
 
     ``parameters`` and ``tensors`` are the formulas' (computed here when not given);
-    ``parameters`` may be the elided listing, whose gate blocks are elided the same way."""
+    ``parameters`` may be the elided listing, whose gate blocks are elided the same way.
+    ``facts``: torch's switches (``torchrun.backend.backend_facts``); None when no torch was
+    asked (``--dry-run``), and the kernel is then marked as predicted."""
     if parameters is None:
         parameters = listed_parameters(spec)[0]
     if tensors is None:
@@ -42,6 +53,9 @@ def explain(
         equations=tuple(equations(spec, inp, tensors)),
         diagram=diagram(spec, inp, tensors),
         notes=tuple(explanation_notes(spec, inp)),
+        kernel=predict_backend(
+            spec, inp, device_kind=device, dtype=dtype, training=training, facts=facts
+        ),
     )
 
 

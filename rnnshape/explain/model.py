@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rnnshape.explain.kernel import KernelChoice
 from rnnshape.formulas import LISTING_EDGE, LISTING_LIMIT
 
 
@@ -146,6 +147,7 @@ class Explanation:
     diagram: Diagram
     notes: tuple[str, ...] = field(default=())
     gates_omitted: int = 0  # gate blocks left out at index LISTING_EDGE (elided)
+    kernel: KernelChoice | None = None  # the kernel torch picks and the rule that decided
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"gates": [g.to_dict() for g in self.gates]}
@@ -153,6 +155,8 @@ class Explanation:
             out["gates_elided"] = _elided(self.gates_omitted, len(self.gates))
         out["equations"] = [e.to_dict() for e in self.equations]
         out["diagram"] = self.diagram.to_dict()
+        if self.kernel is not None:
+            out["kernel"] = self.kernel.to_dict()
         return out
 
 
