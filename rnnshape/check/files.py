@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .parsers import PARSERS, SUFFIXES, ConfigParseError, item_line, key_line, start_line
+from .parsers import (
+    PARSERS,
+    SUFFIXES,
+    ConfigParseError,
+    file_int,
+    item_line,
+    key_line,
+    start_line,
+)
 from .problems import CheckProblem, Rule, describe, names_text, shorten
 
 MODELS_KEY = "models"
@@ -61,12 +69,25 @@ def _is_empty(value: object) -> bool:
     return value is None or (isinstance(value, (dict, list)) and not value)
 
 
+class UnreadableFolder(str):
+    """A folder under a checked one that cannot be listed: a failed result of its own."""
+
+    reason: str = ""
+
+
 def config_files(path: str) -> list[str]:
     """The config files under the folder ``path``, recursively, in sorted order of their path
     parts; hidden files and folders (a name starting with ``.``) are skipped, and symlinks to
-    folders are not followed (a loop would never end)."""
+    folders are not followed (a loop would never end). A folder that cannot be listed is in
+    the list as an :class:`UnreadableFolder`, which ``find_specs`` reports."""
     found: list[tuple[tuple[str, ...], str]] = []
-    for folder, dirs, files in os.walk(path):
+
+    def unreadable(exc: OSError) -> None:
+        folder = UnreadableFolder(exc.filename if isinstance(exc.filename, str) else path)
+        folder.reason = exc.strerror or type(exc).__name__
+        found.append((Path(os.path.relpath(folder, path)).parts, folder))
+
+    for folder, dirs, files in os.walk(path, onerror=unreadable):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
             if not name.startswith(".") and Path(name).suffix.lower() in SUFFIXES:
@@ -136,6 +157,8 @@ def _file_kind(mode: int) -> str | None:
 
 def find_specs(path: str, key: str | None = None) -> list[Entry]:
     """Every spec in the file at ``path`` (inside ``key`` if given), or why there is none."""
+    if isinstance(path, UnreadableFolder):
+        return [_file_problem(path, Rule.FILE, f"cannot read this folder: {path.reason}")]
     fmt = SUFFIXES.get(Path(path).suffix.lower())
     if fmt is None:
         if os.path.isdir(path):
@@ -216,8 +239,8 @@ def _lookup(mapping: dict[Any, Any], part: str) -> object:
     """The key of ``mapping`` that ``part`` names, or None; YAML and TOML keys may be ints."""
     if part in mapping:
         return part
-    if _INDEX.fullmatch(part) and int(part) in mapping:
-        return int(part)
+    if _INDEX.fullmatch(part) and file_int(int(part)) in mapping:
+        return file_int(int(part))
     return None
 
 

@@ -175,6 +175,29 @@ def _reading_text(value: int | float | None, base: str | None) -> str:
     return f"{_number_text(value)} ({base})" if base else _number_text(value)
 
 
+class WideInt(int):
+    """An integer beyond 64 bits, as a YAML file gives it: hashed from its bytes.
+
+    Python hashes an int as its value modulo 2**61 - 1, so a file could give thousands of
+    mapping keys that all hash alike (``k + n * (2**61 - 1)``) and make building the mapping
+    quadratic. Within 64 bits at most nine integers share a hash; wider ones hash here from
+    all their bits, with the seeded hash of bytes. Equal WideInts hash alike, so mappings of
+    them work; a plain int never equals-and-hashes like one, so lookups go through
+    :func:`file_int`.
+    """
+
+    def __hash__(self) -> int:
+        return hash(self.to_bytes((self.bit_length() + 8) // 8, "little", signed=True))
+
+
+_WIDEST_PLAIN = 2**63
+
+
+def file_int(value: int) -> int:
+    """``value`` as the parsers keep an integer from a file: a WideInt beyond 64 bits."""
+    return WideInt(value) if not -_WIDEST_PLAIN <= value < _WIDEST_PLAIN else value
+
+
 class ConfigParseError(Exception):
     """The file is not valid YAML/JSON/TOML; line and column are 1-based where known."""
 
@@ -268,7 +291,7 @@ def _construct_int(loader: Any, node: yaml.ScalarNode) -> int | AmbiguousNumber:
             node.start_mark.line + 1,
             node.start_mark.column + 1,
         )
-    return int(text)
+    return file_int(int(text))
 
 
 def _construct_float(loader: Any, node: yaml.ScalarNode) -> float | AmbiguousNumber:

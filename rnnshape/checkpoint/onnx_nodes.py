@@ -1,4 +1,4 @@
-"""ONNX ``LSTM``/``GRU``/``RNN`` nodes as torch modules, and where each gate block goes.
+"""ONNX ``LSTM``/``GRU``/``RNN`` nodes as torch modules (the gate mapping is ``onnx_gates``).
 
 Every such node, in the main graph or any subgraph (``If`` branches, ``Loop``/``Scan``
 bodies), becomes one single-layer module when torch's class computes the same thing, or a
@@ -18,39 +18,28 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from rnnshape.errors import SpecError
 from rnnshape.spec import Mode, make_spec
-from rnnshape.text import shape_text
+from rnnshape.text import one_line, shape_text, shorten
 
 from .model import MAX_DEPTH, Checkpoint, CheckpointError, CheckpointFormat
-from .onnx_proto import load_graph_only
+from .onnx_gates import ONNX_OPS, OnnxNode, OnnxOp, gate_blocks, node_notes
+from .onnx_proto import read_graph_only
 from .result import InferProblem, InferredModule, InferResult
 
 if TYPE_CHECKING:
     import onnx
 
 
-class OnnxOp(NamedTuple):
-    """How one ONNX recurrent operator stacks its weights, next to its torch class."""
-
-    mode: Mode
-    gates: tuple[str, ...]  # ONNX's gate blocks in W/R/B rows, in ONNX's order
-    torch_gates: tuple[str, ...]  # the torch gate each of those blocks is, same order
-    activations: tuple[tuple[str, ...], ...]  # per direction, each equivalent torch choice
-
-
-# The ONNX operator specs (onnx/docs/Operators.md) against torch's docs: LSTM stacks
-# i o f c where torch stacks i f g o (ONNX's c is torch's g, the cell candidate); GRU
-# stacks z r h where torch stacks r z n. RNN has one block; its activation is torch's
-# nonlinearity. Torch's order itself comes from the family table.
-ONNX_OPS: dict[str, OnnxOp] = {
-    "LSTM": OnnxOp(
-        Mode.LSTM, ("i", "o", "f", "c"), ("i", "o", "f", "g"), (("Sigmoid", "Tanh", "Tanh"),)
-    ),
-    "GRU": OnnxOp(Mode.GRU, ("z", "r", "h"), ("z", "r", "n"), (("Sigmoid", "Tanh"),)),
-    "RNN": OnnxOp(Mode.RNN, (), (), (("Tanh",), ("Relu",))),
-}
 _DIRECTIONS = {"forward": 1, "bidirectional": 2}
 # torch's dtype names for ONNX's TensorProto.DataType numbers that an RNN's weights use.
 _DTYPES = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16"}
+
+# A name from the file (a node's, a value's) is kept to this many characters, and a value
+# quoted in a message to _VALUE_CHARS: a file's text never makes a message long.
+NAME_CHARS = 200
+_VALUE_CHARS = 80
+# Shape inference holds the model about three times over (protobuf in C++, the copy it
+# returns): it runs only where that fits the file's budget (onnx_proto.memory_budget).
+_INFERENCE_COPIES = 3
 
 Dims = tuple[int | str | None, ...]  # an int, a symbolic dim's name, or None when unknown
 
@@ -60,78 +49,6 @@ class ValueType(NamedTuple):
 
     dims: Dims | None
     elem_type: int
-
-
-@dataclass(frozen=True)
-class GateBlock:
-    """One row of the ``--explain`` table: a block of ONNX rows and the torch rows it fills.
-
-    ``onnx_tensor`` is ``W``, ``R`` or ``B``; rows count along dimension 1 of that tensor
-    (for ``B``, its ``2·gates·hidden`` columns), in direction ``direction`` (dimension 0).
-    """
-
-    direction: int
-    onnx_tensor: str
-    onnx_gate: str | None
-    onnx_start: int
-    onnx_stop: int
-    torch_parameter: str
-    torch_gate: str | None
-    torch_start: int
-    torch_stop: int
-
-    def onnx_slice(self) -> str:
-        rest = "" if self.onnx_tensor == "B" else ", :"
-        return f"{self.onnx_tensor}[{self.direction}, {self.onnx_start}:{self.onnx_stop}{rest}]"
-
-    def torch_slice(self) -> str:
-        rest = "" if self.torch_parameter.startswith("bias") else ", :"
-        return f"{self.torch_parameter}[{self.torch_start}:{self.torch_stop}{rest}]"
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "direction": self.direction,
-            "onnx_tensor": self.onnx_tensor,
-            "onnx_gate": self.onnx_gate,
-            "onnx_rows": [self.onnx_start, self.onnx_stop],
-            "onnx": self.onnx_slice(),
-            "torch_parameter": self.torch_parameter,
-            "torch_gate": self.torch_gate,
-            "torch_rows": [self.torch_start, self.torch_stop],
-            "torch": self.torch_slice(),
-        }
-
-
-@dataclass(frozen=True)
-class OnnxNode:
-    """The ONNX side of an inferred module: the node, its attributes, the gate mapping."""
-
-    op: str
-    graph: str  # "" for the main graph, "If_0/then_branch" inside a subgraph
-    gate_order: str
-    torch_gate_order: str
-    direction: str
-    layout: int
-    inputs: Mapping[str, str | None]  # W, R, B: the graph values the node reads
-    activations: tuple[str, ...]
-    linear_before_reset: int | None  # GRU only
-    blocks: tuple[GateBlock, ...]
-    notes: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "op": self.op,
-            "gate_order": self.gate_order,
-            "torch_gate_order": self.torch_gate_order,
-            "direction": self.direction,
-            "layout": self.layout,
-            "inputs": dict(self.inputs),
-            "activations": list(self.activations),
-        }
-        if self.linear_before_reset is not None:
-            out["linear_before_reset"] = self.linear_before_reset
-        out["notes"] = list(self.notes)
-        return out
 
 
 @dataclass(frozen=True)
@@ -149,9 +66,10 @@ class OnnxCheckpoint(Checkpoint):
 
 def read_onnx(path: str) -> OnnxCheckpoint:
     """Read an ONNX model's recurrent nodes without loading a weight or any external data."""
-    model = load_graph_only(path)
+    graph_only = read_graph_only(path)
+    model = graph_only.model
     modules, problems, unknown = _infer_model(model)
-    if unknown:
+    if unknown and graph_only.cost * _INFERENCE_COPIES <= graph_only.budget:
         inferred = _shape_inferred(model)
         if inferred is not None:
             modules, problems, _ = _infer_model(inferred)
@@ -172,7 +90,7 @@ def _shape_inferred(model: onnx.ModelProto) -> onnx.ModelProto | None:
 
     try:
         return onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError):
+    except Exception:  # noqa: BLE001 - any failure (a Loop of one input: ValueError) is "unknown"
         return None
 
 
@@ -214,11 +132,12 @@ def _children(
         raise CheckpointError(f"subgraphs nested more than {MAX_DEPTH} deep")
     here = f"{path}/{_node_name(node, index)}" if path else _node_name(node, index)
     for attr in node.attribute:
+        name = _cut(attr.name)
         if attr.type == onnx.AttributeProto.GRAPH:
-            yield f"{here}/{attr.name}", attr.g
+            yield _cut_path(f"{here}/{name}"), attr.g
         elif attr.type == onnx.AttributeProto.GRAPHS:
             for i, sub in enumerate(attr.graphs):
-                yield f"{here}/{attr.name}/{i}", sub
+                yield _cut_path(f"{here}/{name}/{i}"), sub
 
 
 def _nodes(
@@ -263,17 +182,65 @@ def _value_types(graph: onnx.GraphProto) -> dict[str, ValueType]:
 
 def _node_name(node: onnx.NodeProto, index: int) -> str:
     """The node's name, else its first output's, else its op and place in the graph."""
-    return node.name or next((o for o in node.output if o), f"{node.op_type}_{index}")
+    name = node.name or next((o for o in node.output if o), "")
+    return _cut(name) if name else f"{_cut(node.op_type)}_{index}"
 
 
-def _attributes(node: onnx.NodeProto) -> dict[str, object]:
+def _cut(name: str) -> str:
+    """A name from the file, kept to NAME_CHARS characters."""
+    return shorten(name, NAME_CHARS)
+
+
+def _cut_path(path: str) -> str:
+    """A subgraph's path, kept to a few names' length however deep it is."""
+    return shorten(path, 4 * NAME_CHARS)
+
+
+def _shown(value: object) -> str:
+    """A value from the file, for a message: cut, on one line."""
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    if isinstance(value, str):
+        return repr(one_line(shorten(value, _VALUE_CHARS)))
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        items = ", ".join(_shown(v) for v in value[:6])
+        return f"[{items}{', …' if len(value) > 6 else ''}]"
+    return f"a {type(value).__name__}"
+
+
+def _attributes(node: onnx.NodeProto) -> tuple[dict[str, object], list[str]]:
+    """The node's attributes by name, and a message for each that has no value here."""
     import onnx
 
-    return {attr.name: onnx.helper.get_attribute_value(attr) for attr in node.attribute}
+    values: dict[str, object] = {}
+    messages = []
+    for attr in node.attribute:
+        if attr.ref_attr_name:
+            messages.append(
+                f"attribute {_shown(attr.name)} refers to the attribute "
+                f"{_shown(attr.ref_attr_name)} of a function, but the node is not inside one: "
+                "its value is not known"
+            )
+            continue
+        try:
+            values[attr.name] = onnx.helper.get_attribute_value(attr)
+        except ValueError:  # a type ONNX does not define
+            messages.append(f"attribute {_shown(attr.name)} has no value of a known type")
+    return values, messages
 
 
 def _text(value: object) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    """A string attribute's text; anything else as a message shows it."""
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value if isinstance(value, str) else _shown(value)
+
+
+def _input(name: str) -> str:
+    """A value the node reads, as a message names it."""
+    return repr(one_line(shorten(name, _VALUE_CHARS)))
 
 
 def _infer_node(
@@ -284,11 +251,16 @@ def _infer_node(
     types: Mapping[str, ValueType],
 ) -> tuple[InferredModule | None, list[str], bool]:
     """The node's module, or why it has none; True when a weight's shape is not known."""
-    attrs = _attributes(node)
-    inputs = list(node.input) + [""] * (8 - len(node.input))
+    attrs, messages = _attributes(node)
+    if messages:
+        return None, messages, False
+    inputs = list(node.input[:8]) + [""] * (8 - len(node.input))
     direction = _text(attrs.get("direction", b"forward"))
     layout = attrs.get("layout", 0)
-    activations = tuple(_text(a) for a in attrs.get("activations", []))  # type: ignore[attr-defined]
+    given_activations = attrs.get("activations", [])
+    activations = (
+        tuple(_text(a) for a in given_activations) if isinstance(given_activations, list) else ()
+    )
     lbr = attrs.get("linear_before_reset", 0) if op.mode is Mode.GRU else None
     messages = _not_equivalent(op, attrs, inputs, direction, layout, activations, lbr)
     if messages:
@@ -305,10 +277,10 @@ def _infer_node(
         found = types.get(value)
         dims = found.dims if found is not None else None
         if dims is None or not all(isinstance(d, int) and d > 0 for d in dims):
-            shape = "rank unknown" if dims is None else f"[{', '.join(map(str, dims))}]"
+            shape = "rank unknown" if dims is None else _shown(list(dims))
             messages.append(
-                f"the shape of {role} ({value!r}) cannot be known statically ({shape}): it is "
-                "computed at run time and ONNX shape inference does not give it"
+                f"the shape of {role} ({_input(value)}) cannot be known statically ({shape}): "
+                "it is computed at run time and ONNX shape inference does not give it"
             )
             continue
         shapes[role] = tuple(d for d in dims if isinstance(d, int))
@@ -320,11 +292,13 @@ def _infer_node(
     gates = max(1, len(op.gates))
     w, r = shapes["W"], shapes["R"]
     if len(r) != 3:
-        return None, [f"R ({inputs[2]!r}) has shape {shape_text(r)}: it must be 3-D"], False
+        return None, [f"R ({_input(inputs[2])}) has shape {_shown(list(r))}: it must be 3-D"], False
     hidden = r[2]
     given = attrs.get("hidden_size")
     if given is not None and given != hidden:
-        messages.append(f"hidden_size={given}, but R ({inputs[2]!r}) has {hidden} columns")
+        messages.append(
+            f"hidden_size={_shown(given)}, but R ({_input(inputs[2])}) has {hidden} columns"
+        )
     input_size = w[2] if len(w) == 3 else 0
     expected = {
         "W": (num_directions, gates * hidden, input_size),
@@ -334,7 +308,7 @@ def _infer_node(
     for role, found_shape in shapes.items():
         if found_shape != expected[role]:
             messages.append(
-                f"{role} ({node.input[('W', 'R', 'B').index(role) + 1]!r}) has shape "
+                f"{role} ({_input(inputs[('W', 'R', 'B').index(role) + 1])}) has shape "
                 f"{shape_text(found_shape)}, but {direction} {op.mode.torch_class} with "
                 f"hidden_size {hidden} needs {shape_text(expected[role])}"
             )
@@ -358,11 +332,11 @@ def _infer_node(
         torch_gate_order="".join(op.mode.gates),
         direction=direction,
         layout=int(layout),  # type: ignore[call-overload]
-        inputs={"W": inputs[1], "R": inputs[2], "B": inputs[3] or None},
+        inputs={"W": _cut(inputs[1]), "R": _cut(inputs[2]), "B": _cut(inputs[3]) or None},
         activations=activations or op.activations[0] * num_directions,
         linear_before_reset=int(lbr) if lbr is not None else None,  # type: ignore[call-overload]
         blocks=gate_blocks(op, hidden, num_directions, bias="B" in shapes),
-        notes=_notes(inputs, layout == 1),
+        notes=node_notes([_input(i) if i else "" for i in inputs], layout == 1),
     )
     dtype = dtypes.pop() if len(dtypes) == 1 else "mixed"
     return InferredModule(name, None, spec, dtype, onnx=info), [], False
@@ -386,22 +360,22 @@ def _not_equivalent(
             "forward one (bidirectional=True)"
         )
     elif direction not in _DIRECTIONS:
-        messages.append(f"direction={direction!r} is not an ONNX direction")
+        messages.append(f"direction={_shown(direction)} is not an ONNX direction")
     if layout not in (0, 1):
-        messages.append(f"layout={layout!r}: ONNX defines layout 0 and 1 only")
+        messages.append(f"layout={_shown(layout)}: ONNX defines layout 0 and 1 only")
     if op.mode is Mode.LSTM and inputs[7]:
-        messages.append(f"peepholes (input P, {inputs[7]!r}): {torch_class} has none")
+        messages.append(f"peepholes (input P, {_input(inputs[7])}): {torch_class} has none")
     if "clip" in attrs:
-        messages.append(f"clip={attrs['clip']}: {torch_class} never clips its gates")
+        messages.append(f"clip={_shown(attrs['clip'])}: {torch_class} never clips its gates")
     if attrs.get("input_forget", 0):
         messages.append(
-            f"input_forget={attrs['input_forget']} (coupled input and forget gates): "
+            f"input_forget={_shown(attrs['input_forget'])} (coupled input and forget gates): "
             f"{torch_class} has separate ones"
         )
     if lbr is not None and lbr != 1:
         default = "" if "linear_before_reset" in attrs else " (the default)"
         messages.append(
-            f"linear_before_reset={lbr}{default}: the reset gate multiplies h before the "
+            f"linear_before_reset={_shown(lbr)}{default}: the reset gate multiplies h before the "
             f"recurrent weights; {torch_class} multiplies after them (linear_before_reset=1)"
         )
     if activations:
@@ -410,65 +384,7 @@ def _not_equivalent(
         if len(activations) % per or len(chunks) != 1 or chunks.pop() not in op.activations:
             choices = " or ".join(", ".join(a) for a in op.activations)
             messages.append(
-                f"activations={list(activations)}: {torch_class} uses {choices} in each direction"
+                f"activations={_shown(list(activations))}: {torch_class} uses {choices} "
+                "in each direction"
             )
     return messages
-
-
-def gate_blocks(
-    op: OnnxOp, hidden: int, num_directions: int, *, bias: bool
-) -> tuple[GateBlock, ...]:
-    """Where each ONNX block of W, R and B goes in torch's parameters, per direction."""
-    torch_order = op.mode.gates
-    onnx_gates: Sequence[str | None] = op.gates or (None,)
-    torch_gates: Sequence[str | None] = op.torch_gates or (None,)
-    gates = len(onnx_gates)
-    blocks: list[GateBlock] = []
-    for direction in range(num_directions):
-        suffix = "_l0_reverse" if direction else "_l0"
-        sources = [("W", "weight_ih", 0), ("R", "weight_hh", 0)]
-        if bias:
-            sources += [("B", "bias_ih", 0), ("B", "bias_hh", gates)]
-        for tensor, parameter, offset in sources:
-            for k, (onnx_gate, torch_gate) in enumerate(zip(onnx_gates, torch_gates, strict=True)):
-                j = torch_order.index(torch_gate) if torch_gate is not None else 0
-                blocks.append(
-                    GateBlock(
-                        direction,
-                        tensor,
-                        onnx_gate,
-                        (offset + k) * hidden,
-                        (offset + k + 1) * hidden,
-                        parameter + suffix,
-                        torch_gate,
-                        j * hidden,
-                        (j + 1) * hidden,
-                    )
-                )
-    return tuple(blocks)
-
-
-def _notes(inputs: Sequence[str], batch_first: bool) -> tuple[str, ...]:
-    """What else differs from torch's call, for a converter author."""
-    y = (
-        "[batch, seq, num_directions, hidden]"
-        if batch_first
-        else "[seq, num_directions, batch, hidden]"
-    )
-    torch_y = (
-        "[batch, seq, num_directions·hidden]"
-        if batch_first
-        else "[seq, batch, num_directions·hidden]"
-    )
-    notes = [f"ONNX's Y is {y}; torch's output is {torch_y}"]
-    if batch_first:
-        notes.append(
-            "layout=1 also puts batch first in Y_h (and Y_c): [batch, num_directions, hidden]; "
-            "torch's h_n stays [num_directions, batch, hidden]"
-        )
-    if inputs[4]:
-        notes.append(
-            f"sequence_lens ({inputs[4]!r}): torch takes lengths as a PackedSequence "
-            "(torch.nn.utils.rnn.pack_padded_sequence)"
-        )
-    return tuple(notes)

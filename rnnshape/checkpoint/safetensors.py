@@ -7,6 +7,8 @@ import math
 import struct
 from typing import NoReturn
 
+from rnnshape.text import one_line, shorten
+
 from .model import (
     ITEMSIZE,
     MAX_DIMS,
@@ -20,6 +22,7 @@ from .model import (
 
 # safetensors refuses headers above 100 MB; anything larger is not a real header.
 SAFETENSORS_MAX_HEADER = 100_000_000
+_NAME_CHARS = 80  # a tensor's name, quoted in a message
 
 _SAFETENSORS_DTYPE = {
     "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
@@ -48,8 +51,14 @@ def read_safetensors(path: str, size: int) -> Checkpoint:
         raw = f.read(length)
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: corrupt safetensors header: {exc}") from None
+    except RecursionError:
+        raise CheckpointError(
+            f"{path}: corrupt safetensors header: its JSON is nested too deeply to read "
+            "(a header is one object of tensors, each of dtype, shape and data_offsets)"
+        ) from None
+    except ValueError as exc:  # not UTF-8, not JSON, or an integer too long to read
+        why = shorten(one_line(str(exc)), 200)
+        raise CheckpointError(f"{path}: corrupt safetensors header: {why}") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: corrupt safetensors header: not a JSON object")
     data_size = size - 8 - length
@@ -66,7 +75,7 @@ def read_safetensors(path: str, size: int) -> Checkpoint:
     for (_, end, before), (start, _, after) in zip(spans, spans[1:], strict=False):
         if start < end:  # safetensors itself refuses tensors that share bytes
             raise CheckpointError(
-                f"{path}: corrupt safetensors header: tensors {before!r} and {after!r} "
+                f"{path}: corrupt safetensors header: tensors {_name(before)} and {_name(after)} "
                 "overlap in the data section"
             )
     if spans:
@@ -79,9 +88,24 @@ def read_safetensors(path: str, size: int) -> Checkpoint:
     return Checkpoint(path, CheckpointFormat.SAFETENSORS, (StateDict(None, tensors),))
 
 
+def _name(name: str) -> str:
+    """A tensor's name for a message: cut, on one line."""
+    return repr(one_line(shorten(name, _NAME_CHARS)))
+
+
+def _listed(value: object) -> str:
+    """A shape or data_offsets for a message, never longer than a line."""
+    if not isinstance(value, list):
+        return f"a {type(value).__name__}"
+    items = ", ".join(
+        shorten(repr(v), 30) if not isinstance(v, (list, dict)) else "…" for v in value[:8]
+    )
+    return f"[{items}{', …' if len(value) > 8 else ''}]"
+
+
 def _safetensors_entry(path: str, name: str, entry: object) -> tuple[TensorInfo, int, int]:
     def corrupt(why: str) -> NoReturn:
-        raise CheckpointError(f"{path}: corrupt safetensors header: tensor {name!r} {why}")
+        raise CheckpointError(f"{path}: corrupt safetensors header: tensor {_name(name)} {why}")
 
     if not isinstance(entry, dict):
         corrupt("is not described by an object")
@@ -89,24 +113,24 @@ def _safetensors_entry(path: str, name: str, entry: object) -> tuple[TensorInfo,
     if not isinstance(dtype, str):
         corrupt("has no dtype")
     if not isinstance(shape, list) or not all(is_size(n) for n in shape):
-        corrupt(f"has an invalid shape {str(shape)[:80]}")
+        corrupt(f"has an invalid shape {_listed(shape)}")
     if (
         not isinstance(offsets, list)
         or len(offsets) != 2
         or not all(is_size(n) for n in offsets)
         or offsets[0] > offsets[1]
     ):
-        corrupt(f"has invalid data_offsets {str(offsets)[:80]}")
+        corrupt(f"has invalid data_offsets {_listed(offsets)}")
     torch_dtype = _SAFETENSORS_DTYPE.get(dtype)
     if torch_dtype is None:
-        corrupt(f"has unknown dtype {dtype[:40]!r}")
+        corrupt(f"has unknown dtype {repr(one_line(shorten(dtype, 40)))}")
     itemsize = ITEMSIZE[torch_dtype]
     nbytes = offsets[1] - offsets[0]
     if len(shape) > MAX_DIMS:
         corrupt(f"has {len(shape)} dimensions (at most {MAX_DIMS})")
     if nbytes != math.prod(shape) * itemsize:
         corrupt(
-            f"of shape {tuple(shape)} and dtype {dtype} needs "
+            f"of shape {_listed(shape)} and dtype {dtype} needs "
             f"{math.prod(shape) * itemsize:,} bytes, its data_offsets span {nbytes:,}"
         )
     return TensorInfo(tuple(shape), torch_dtype), offsets[0], offsets[1]
