@@ -14,7 +14,7 @@ from .model import CheckpointFormat, SkippedObject
 
 if TYPE_CHECKING:
     from .keras_layers import KerasLayer
-    from .onnx_nodes import OnnxNode
+    from .onnx_gates import OnnxNode
 
 # What the weights cannot tell, by the torch kwarg's name.
 _UNKNOWABLE = ("batch_first", "dropout", "nonlinearity")
