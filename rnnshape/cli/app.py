@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from rnnshape._version import __version__
-from rnnshape.cli import check, infer, layer, schema
+from rnnshape.cli import check, convert, infer, layer, schema
 from rnnshape.cli.command import HELP_OPTIONS, Group
 from rnnshape.cli.exits import Session
 
@@ -51,5 +51,5 @@ def _root(
     ctx.obj.debug = debug
 
 
-for group in (layer, check, infer, schema):
+for group in (layer, check, infer, convert, schema):
     group.register(app)
