@@ -37,3 +37,72 @@ def test_cuda_module_weights_are_one_flat_buffer() -> None:
         warnings.simplefilter("error")
         report = rnnshape.inspect("lstm", 64, 64, 2, device="cuda")
     assert report.warnings == ()
+
+
+# The kernel: the prediction from torch's rules (explain.kernel) against what ran on the GPU.
+
+CUDA_DTYPES = ["float32", "float16", "bfloat16", "float64"]
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("dtype", CUDA_DTYPES)
+@pytest.mark.parametrize("mode", ["rnn", "lstm", "gru", "rnn-cell", "lstm-cell", "gru-cell"])
+def test_cuda_kernel_prediction_is_what_ran(mode: str, dtype: str, training: bool) -> None:
+    from tests.test_kernel import layer, observed_and_predicted
+
+    observed, predicted, _ = observed_and_predicted(
+        *layer(mode), dtype, device="cuda", training=training
+    )
+    assert predicted.backend == observed, predicted.rule
+
+
+CUDA_KERNEL_CASES: dict[str, tuple[str, dict[str, object], str, bool]] = {
+    "lstm_proj": ("lstm", {"proj_size": 3, "num_layers": 2}, "float32", False),
+    "lstm_proj_bf16_train": ("lstm", {"proj_size": 3}, "bfloat16", True),
+    "lstm_packed": ("lstm", {"lengths": [2, 1, 1], "bidirectional": True}, "float32", False),
+    "gru_packed_train": ("gru", {"lengths": [3, 1]}, "float16", True),
+    "lstm_dropout_train": ("lstm", {"num_layers": 2, "dropout": 0.5}, "float32", True),
+    "lstm_double_bidirectional": ("lstm", {"bidirectional": True}, "float64", True),
+    "gru_unbatched": ("gru", {"unbatched": True}, "bfloat16", False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CUDA_KERNEL_CASES))
+def test_cuda_kernel_prediction_is_what_ran_for_each_case(name: str) -> None:
+    from tests.test_kernel import layer, observed_and_predicted
+
+    mode, kw, dtype, training = CUDA_KERNEL_CASES[name]
+    observed, predicted, _ = observed_and_predicted(
+        *layer(mode, **kw), dtype, device="cuda", training=training
+    )
+    assert predicted.backend == observed, predicted.rule
+
+
+@pytest.mark.parametrize("mode", ["rnn", "lstm", "gru"])
+def test_cuda_kernel_with_cudnn_disabled(mode: str) -> None:
+    from tests.test_kernel import layer, observed_and_predicted
+
+    observed, predicted, _ = observed_and_predicted(
+        *layer(mode), "float32", device="cuda", switches=torch.backends.cudnn.flags(enabled=False)
+    )
+    assert observed == predicted.backend == "native"
+
+
+def test_cuda_bf16_weights_warning_is_the_explained_one() -> None:
+    """bf16 cuDNN runs on weights Python's flatten_parameters() left apart: ATen warns, and
+    the warning is the one the Kernel section explains."""
+    from rnnshape.explain.kernel import COMPACTED_WEIGHTS, warning_explanation
+    from rnnshape.torchrun.backend import backend_facts
+    from tests.test_kernel import kernel_call, layer
+
+    version = backend_facts(torch, "cuda")["cudnn_version"]
+    if isinstance(version, int) and version < 91300:
+        pytest.skip("cuDNN < 9.13 does not take bfloat16 RNNs: no compaction to warn about")
+    spec, inp = layer("lstm")
+    call = kernel_call(spec, inp, "bfloat16", "cuda", training=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call()
+    texts = [str(w.message) for w in caught]
+    assert any(COMPACTED_WEIGHTS in text for text in texts), texts
+    assert all(warning_explanation(t) for t in texts if COMPACTED_WEIGHTS in t)

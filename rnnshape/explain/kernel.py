@@ -286,20 +286,16 @@ def _cuda(
                 f"capability 8.0 or higher (here cuDNN {version}, capability {capability}): "
                 f"{cls} runs {plain}."
             )
-        if version is None or major is None:
-            notes.append(
-                "cuDNN takes bfloat16 only when torch was built with cuDNN >= 9.13 and the GPU's "
-                "compute capability is 8.0 or higher; otherwise the plain kernels run"
-            )
+        unknown = version is None or major is None
         weights = human_bytes(num_parameters(spec) * dtype.itemsize)
         notes.append(
-            f"torch warns that the weights are {COMPACTED_WEIGHTS}: "
-            f"{COMPACTED_WEIGHTS_EXPLANATION} ({weights} copied a call)"
+            f"torch warns the weights are '{COMPACTED_WEIGHTS}': flatten_parameters() skips "
+            f"bfloat16, so ATen copies the {weights} of weights into one buffer every call"
         )
         return "cudnn", (
             "On CUDA, ATen's use_cudnn takes bfloat16 to cuDNN's fused kernel (aten::_cudnn_rnn) "
             "when torch was built with cuDNN >= 9.13 and the GPU's compute capability is 8.0 "
-            "or higher."
+            "or higher" + (" (otherwise the plain per-step kernels run)." if unknown else ".")
         )
     if dtype is Dtype.FLOAT32:
         precision = switches.get("cudnn_rnn_fp32_precision", None)

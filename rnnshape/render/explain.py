@@ -19,6 +19,14 @@ if TYPE_CHECKING:
 
 MAX_LAYERS = 4  # more layers than this: show 0, 1 and the last, elide the middle
 CONNECTOR = {"forward": " → ", "reverse": " ← ", "none": "   "}
+# How each backend of explain.kernel.BACKENDS is named on screen, with the op that shows it.
+BACKEND_TITLES = {
+    "cudnn": "cuDNN (aten::_cudnn_rnn)",
+    "onednn": "oneDNN (aten::mkldnn_rnn_layer)",
+    "miopen": "MIOpen (aten::miopen_rnn)",
+    "mps": "MPS (aten::_lstm_mps)",
+    "native": "native (torch's plain per-step kernels)",
+}
 
 
 def _layers_title(layers: tuple[int, int] | None, num_layers: int) -> str:
@@ -57,6 +65,24 @@ def render_explain(
         console.print(Text(line, no_wrap=True, overflow="ellipsis"), highlight=False)
     for line in _pack(_flow_legend(explanation), console.width - 2):
         console.print(Padding(Text(line, style="dim"), (0, 0, 0, 2)))
+    if explanation.kernel is not None:
+        console.print()
+        _print_kernel(explanation, console)
+
+
+def _print_kernel(explanation: Explanation, console: Console) -> None:
+    """The kernel torch picks, torch's rule that decided it, and its notes."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    kernel = explanation.kernel
+    assert kernel is not None
+    title = Text("Kernel" + (" (predicted)" if kernel.predicted else "") + ": ", style="bold")
+    title.append(BACKEND_TITLES.get(kernel.backend, kernel.backend), style="bold cyan")
+    console.print(title)
+    console.print(Padding(Text(kernel.rule), (0, 0, 0, 2)))
+    for note in kernel.notes:
+        console.print(Padding(Text(f"note: {note}", style="dim"), (0, 0, 0, 2)))
 
 
 def _print_equation(eq: Equation, console: Console) -> None:
