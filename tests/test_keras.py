@@ -604,3 +604,46 @@ def test_legacy_nested_model(tmp_path: Path) -> None:
     x = random_input().astype(np.float64)
     got = torch_output(torch_from_explain(module, h5_arrays(path)), x)
     np.testing.assert_allclose(got, keras_lstm(x, *lstm), atol=TOLERANCE)
+
+
+# -- the README's worked example ---------------------------------------------------------------
+
+
+def readme_model(path: Path) -> None:
+    """Two chained LSTMs and a Bidirectional GRU, saved with a fixed keras_version."""
+    model = keras.Sequential(
+        [
+            keras.Input((None, 8)),
+            L.LSTM(16, return_sequences=True, name="lstm"),
+            L.LSTM(16, return_sequences=True, name="lstm_1"),
+            L.Bidirectional(L.GRU(8), name="bidirectional"),
+        ],
+        name="encoder",
+    )
+    saved = path.with_suffix(".tmp.keras")
+    model.save(saved)
+    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "metadata.json":  # the golden must not follow the installed keras
+                data = json.dumps({"keras_version": "3.10.0"}).encode()
+            dst.writestr(info, data)
+    saved.unlink()
+
+
+def test_readme_example_matches_golden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, golden: Callable[[str, str], None]
+) -> None:
+    readme_model(tmp_path / "model.keras")
+    monkeypatch.chdir(tmp_path)
+    env = {"COLUMNS": "80"}
+    result = runner.invoke(app, ["infer", "model.keras"], env=env)
+    assert result.exit_code == 0, result.output
+    golden("infer_keras.table.txt", result.stdout)
+    result = runner.invoke(app, ["infer", "model.keras", "--explain"], env=env)
+    assert result.exit_code == 0, result.output
+    explain = result.stdout[result.stdout.index("lstm · LSTM · Keras blocks") :]
+    golden("infer_keras.explain.txt", explain.split("\n\n")[0] + "\n")
+    result = runner.invoke(app, ["convert", "model.keras", "model.safetensors"], env=env)
+    assert result.exit_code == 0, result.output
+    golden("convert_keras.txt", result.stdout)

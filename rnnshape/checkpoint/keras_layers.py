@@ -798,9 +798,15 @@ def _notes(
             )
         else:
             notes.append("Keras takes [batch, time, features]: batch_first=True")
-        if not options.get("return_sequences", False):
+        if not options.get("return_sequences", False) and wrapper:
             notes.append(
-                "return_sequences=False: Keras returns the last output, torch's output[:, -1]"
+                "return_sequences=False: Keras returns both directions' final states, torch's "
+                "torch.cat([h_n[0], h_n[1]], -1) (not output[:, -1], whose backward half has "
+                "seen one step)"
+            )
+        elif not options.get("return_sequences", False):
+            notes.append(
+                "return_sequences=False: Keras returns the last step's output, torch's h_n[-1]"
             )
         if options.get("return_state"):
             notes.append(

@@ -10,7 +10,7 @@ from rnnshape.text import one_line, plural
 
 
 def render_constructors(result: ConvertResult, stream: TextIO) -> None:
-    """One Python line per module written: the module, and how its weights load."""
+    """One line per module written (its name and torch constructor), then how to load one."""
     if not result.converted:
         return
     stream.write(
@@ -18,12 +18,13 @@ def render_constructors(result: ConvertResult, stream: TextIO) -> None:
         f"{one_line(result.source.file)}\n"
     )
     for name, module in zip(result.names, result.converted, strict=True):
-        stream.write(f"{one_line(name)!r}: {module.spec.constructor()}\n")
-    example = one_line(repr(result.names[0]))
+        stream.write(f"{one_line(repr(name))}: {module.spec.constructor()}\n")
+    name, module = result.names[0], result.converted[0]
+    key = one_line(repr(name + "."))
     stream.write(
-        f"# load: state = load_file(OUT) (or torch.load); module.load_state_dict("
-        f"{{k.removeprefix({example} + '.'): v for k, v in state.items() "
-        f"if k.startswith({example} + '.')}})\n"
+        "# each module's parameters are keyed <name>.<parameter>, e.g. "
+        f"m = {module.spec.constructor()}; m.load_state_dict({{k.removeprefix({key}): v for "
+        f"k, v in state.items() if k.startswith({key})}})\n"
     )
 
 
