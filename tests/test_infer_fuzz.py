@@ -79,7 +79,58 @@ def _our_shapes(path: Path) -> tuple[dict[str, tuple[int, ...]], int] | None:
     }, len(checkpoint.skipped_objects)
 
 
+def _zip_entries(data: bytes) -> list[tuple[str, bytes]] | None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return [(i.filename, z.read(i.filename)) for i in z.infolist()]
+    except zipfile.BadZipFile:
+        return None
+
+
+def _zip_bytes(entries: list[tuple[str, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buf, "w") as z:
+        warnings.simplefilter("ignore")
+        for name, blob in entries:
+            z.writestr(name, blob)
+    return buf.getvalue()
+
+
+# BUILDs a file may slip in after a persistent id or a call (issue 15 item 14): on a storage
+# record (a larger element count), on a tensor record, on an OrderedDict.
+_BUILD_STATES = [
+    b"(X\x01\x00\x00\x000X\x07\x00\x00\x00float32M\xe8\x03tb",
+    b"}b",
+    b"N}X\x05\x00\x00\x00shape(K\x07ts\x86b",
+]
+
+
+def _mutate_more(data: bytes, kind: str, at: int, value: int) -> bytes:
+    """The mutations torch refuses that were once read (issue 15 item 14)."""
+    if kind == "build":
+        spots = [i for i, byte in enumerate(data) if byte in b"QR"]
+        spot = spots[at % len(spots)] + 1
+        return data[:spot] + _BUILD_STATES[value % len(_BUILD_STATES)] + data[spot:]
+    entries = _zip_entries(data)
+    if entries is None:
+        return _mutate(data, "flip", at, value)
+    index = at % len(entries)
+    name, blob = entries[index]
+    if kind == "record":  # a storage record some bytes longer or shorter than its storage
+        records = [i for i, (n, _) in enumerate(entries) if "/data/" in n]
+        index = records[at % len(records)]
+        name, blob = entries[index]
+        change = value % 9 - 4 or 4
+        blob = blob + bytes(change) if change > 0 else blob[:change]
+    else:  # "folder": one entry moved to a second top-level folder
+        name = "other/" + name.split("/", 1)[-1]
+    entries[index] = (name, blob)
+    return _zip_bytes(entries)
+
+
 def _mutate(data: bytes, kind: str, at: int, value: int) -> bytes:
+    if kind in ("build", "record", "folder"):
+        return _mutate_more(data, kind, at, value)
     if kind == "flip":
         i = at % len(data)
         return data[:i] + bytes([data[i] ^ (value or 1)]) + data[i + 1 :]
@@ -108,7 +159,7 @@ def blob_for(blob: bytes, value: int) -> bytes:
 @FUZZ
 @given(
     seed=st.sampled_from(sorted(SEEDS)),
-    kind=st.sampled_from(["flip", "truncate", "duplicate"]),
+    kind=st.sampled_from(["flip", "truncate", "duplicate", "build", "record", "folder"]),
     at=st.integers(min_value=0, max_value=2**20),
     value=st.integers(min_value=0, max_value=255),
 )

@@ -148,7 +148,7 @@ def _size(*args: object) -> tuple[object, ...]:
 
 def _pairs_dict(*args: object) -> FileDict:
     """``OrderedDict()`` or ``OrderedDict([(key, value), ...])``, keyed as files are."""
-    out = FileDict()
+    out = FileDict(ordered=True)
     if not args:
         return out
     if len(args) != 1 or not isinstance(args[0], (list, tuple)):

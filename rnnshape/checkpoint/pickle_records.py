@@ -82,11 +82,12 @@ class FileDict(dict[object, object]):
     tuple key is never hashed nor compared, so duplicates of it are all kept.
     """
 
-    __slots__ = ("others",)
+    __slots__ = ("others", "ordered")
 
-    def __init__(self) -> None:
+    def __init__(self, *, ordered: bool = False) -> None:
         super().__init__()
         self.others: list[tuple[object, object]] = []
+        self.ordered = ordered  # made by collections.OrderedDict, which takes a BUILD
 
     def __setitem__(self, key: object, value: object) -> None:
         if type(key) is str or type(key) is bytes:
@@ -100,7 +101,10 @@ class FileDict(dict[object, object]):
         yield from self.others
 
     def __setstate__(self, state: object) -> None:
-        pass  # an OrderedDict's attributes (a state dict's _metadata): not needed
+        # An OrderedDict's attributes (a state dict's _metadata), not needed; torch takes a
+        # dict of them on an OrderedDict only.
+        if not self.ordered or not isinstance(state, FileDict) or state.others:
+            raise Corrupt("a BUILD on a dict, or with a state that is not a dict of names")
 
 
 class FileSet(list[object]):

@@ -140,7 +140,9 @@ class _Walk:
             if obj.kind in _RECURRENT:
                 stored = {k: obj.attribute(k) for k in _STORED}
                 known[prefix] = {
-                    k: v for k, v in stored.items() if type(v) is _STORED[k]  # noqa: E721
+                    k: v
+                    for k, v in stored.items()
+                    if type(v) is _STORED[k]  # noqa: E721
                 }
             children = obj.attribute("_modules")
             if isinstance(children, Mapping):

@@ -274,7 +274,8 @@ class ShapeUnpickler(pickle._Unpickler):
         self.append(FileSet())
 
     def _frozenset(self) -> None:
-        self.append(FileSet(self.pop_mark()))
+        items = self.pop_mark()  # before self.append: pop_mark rebinds it
+        self.append(FileSet(items))
 
     def _additems(self) -> None:
         items = self.pop_mark()
