@@ -647,3 +647,23 @@ def test_readme_example_matches_golden(
     result = runner.invoke(app, ["convert", "model.keras", "model.safetensors"], env=env)
     assert result.exit_code == 0, result.output
     golden("convert_keras.txt", result.stdout)
+
+
+def test_infer_never_imports_torch_keras_or_tensorflow(tmp_path: Path) -> None:
+    path = tmp_path / "m.keras"
+    single(L.GRU(3)).save(path)
+    code = (
+        "import sys\n"
+        "from rnnshape.cli import main\n"
+        "try:\n"
+        f"    main(['infer', {str(path)!r}, '--json'])\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "loaded = [m for m in ('torch', 'keras', 'tensorflow') if m in sys.modules]\n"
+        "print('LOADED', loaded, file=sys.stderr)\n"
+    )
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "LOADED []" in done.stderr, done.stderr
