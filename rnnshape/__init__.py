@@ -12,6 +12,7 @@ from rnnshape._version import SCHEMA_VERSION, __version__
 if TYPE_CHECKING:
     from rnnshape.check import check_files
     from rnnshape.checkpoint import infer_checkpoint
+    from rnnshape.convert import convert_weights
     from rnnshape.errors import RnnShapeError, SpecError, UsageError, VerificationError
     from rnnshape.formulas import (
         ParameterShape,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 _HOME = {
     "check_files": "check",
     "infer_checkpoint": "checkpoint",
+    "convert_weights": "convert",
     **dict.fromkeys(("RnnShapeError", "SpecError", "UsageError", "VerificationError"), "errors"),
     **dict.fromkeys(
         ("ParameterShape", "TensorShape", "num_parameters", "parameter_shapes", "tensor_shapes"),
@@ -84,6 +86,7 @@ __all__ = [
     "VerificationError",
     "__version__",
     "check_files",
+    "convert_weights",
     "infer_checkpoint",
     "inspect",
     "inspect_model",

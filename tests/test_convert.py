@@ -335,3 +335,20 @@ def test_max_errors_are_reported(capsys: pytest.CaptureFixture[str]) -> None:
     with capsys.disabled():
         for label, error in sorted(MAX_ERRORS.items()):
             print(f"{label}: {error:.2e}")
+
+
+def test_python_api(tmp_path: Path) -> None:
+    import rnnshape
+
+    src = tmp_path / "m.keras"
+    model = keras.Sequential(
+        [keras.Input((SEQ, FEATURES)), L.GRU(3, return_sequences=True, name="g"),
+         L.GRU(3, reset_after=False, name="old")]
+    )  # fmt: skip
+    model.save(src)
+    result = rnnshape.convert_weights(str(src), str(tmp_path / "w.safetensors"))
+    assert result.names == ("g",) and result.written
+    assert [p.prefix for p in result.refused] == ["old"]
+    assert set(safetensors_torch.load_file(str(tmp_path / "w.safetensors"))) == {
+        f"g.{k}" for k in nn.GRU(6, 3).state_dict()
+    }

@@ -32,7 +32,7 @@ from rnnshape.text import one_line
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["ConvertResult", "OUTPUT_FORMATS", "convert", "module_names"]
+__all__ = ["OUTPUT_FORMATS", "ConvertResult", "convert", "convert_weights", "module_names"]
 
 OUTPUT_FORMATS = {".safetensors": "safetensors", ".pt": "pt", ".pth": "pt"}
 
@@ -278,3 +278,7 @@ def _torch_states(result: InferResult) -> list[dict[str, Any] | str]:
             or f"torch.load(weights_only=True) does not give {module.prefix}* with the shapes read"
         )
     return states
+
+
+# The public API's name (``rnnshape.convert_weights``): ``rnnshape.convert`` is this package.
+convert_weights = convert
