@@ -6,15 +6,16 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
+from rnnshape.render.display import document_display, emitter
 from rnnshape.render.formats import OutputFormat
-from rnnshape.render.report import render_tables as render_report_tables
-from rnnshape.render.tables import captured, drawn_apart, section_table
-from rnnshape.report import Display
+from rnnshape.render.report import sections as report_sections
+from rnnshape.render.tables import fitted, section_table
 from rnnshape.report_model import ModelCall, ModelReport, register_model_display
 from rnnshape.text import short_count
 
 if TYPE_CHECKING:
-    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.console import Console, RenderableType
+    from rich.table import Table
 
 
 def call_title(call: ModelCall) -> str:
@@ -27,19 +28,30 @@ def render_json(model: ModelReport) -> str:
     return json.dumps(model.to_dict(), indent=2) + "\n"
 
 
-def render_tables(model: ModelReport, console: Console) -> None:
-    """A header and the report's tables per call, then the summary of the whole pass."""
+def sections(model: ModelReport) -> list[RenderableType]:
+    """A header rule and the report's sections per call, then the summary of the whole pass:
+    what ``render_tables`` prints, built first so that a pipe is laid out as wide as the
+    tables (the rules span that width)."""
     from rich.rule import Rule
     from rich.text import Text
 
+    content: list[RenderableType] = []
     for call in model.calls:
         # Text, not markup: module names come from the user's model.
-        console.print(Rule(Text(call_title(call), style="bold"), align="left"))
-        console.print()
-        render_report_tables(call.report, console)
-        console.print()
-    console.print(Rule(Text("Model summary", style="bold"), align="left"))
-    console.print()
+        content += [Rule(Text(call_title(call), style="bold"), align="left"), ""]
+        content += [*report_sections(call.report), ""]
+    content += [Rule(Text("Model summary", style="bold"), align="left"), ""]
+    content.append(fitted(_summary(model)))
+    if not model.calls:
+        content.append(Text("no recurrent submodule was called"))
+    if model.uncalled:
+        content.append(Text("never called: " + ", ".join(model.uncalled)))
+    return content
+
+
+def _summary(model: ModelReport) -> Table:
+    from rich.text import Text
+
     summary = section_table("Recurrent calls of one forward pass, in order")
     summary.add_column("module", overflow="fold", style="cyan")
     summary.add_column("call", justify="right", no_wrap=True)
@@ -72,20 +84,23 @@ def render_tables(model: ModelReport, console: Console) -> None:
         f"{short_count(c.flops)} FLOPs (1 MAC = 2 FLOPs)"
     )
     summary.caption_justify = "left"
-    console.print(summary)
-    if not model.calls:
-        console.print(Text("no recurrent submodule was called"))
-    if model.uncalled:
-        console.print(Text("never called: " + ", ".join(model.uncalled)))
+    return summary
 
 
-def emit_tables(model: ModelReport, out: TextIO) -> None:
-    """The tables on ``out``, laid out for it: a terminal's width, or, piped, no wrapping
-    and no trailing spaces (``COLUMNS`` if set)."""
-    from rnnshape.render.tables import output_console
+def draw(model: ModelReport, content: list[RenderableType], console: Console) -> None:
+    """Print ``content`` (the model's sections)."""
+    for section in content:
+        console.print(section)
 
-    with output_console(out) as console:
-        render_tables(model, console)
+
+def render_tables(model: ModelReport, console: Console) -> None:
+    """Each call's tables, then the summary, on ``console``."""
+    draw(model, sections(model), console)
+
+
+# The tables on a stream, laid out for it: a terminal's width, or, piped, as wide as the
+# tables (COLUMNS if set), no trailing spaces.
+emit_tables = emitter(sections, draw)
 
 
 def emit_json(model: ModelReport, out: TextIO) -> None:
@@ -98,21 +113,4 @@ RENDERERS: dict[OutputFormat, Callable[[ModelReport, TextIO], None]] = {
 }
 
 
-def plain_text(model: ModelReport) -> str:
-    """The tables as a pipe gets them (``str(model_report)``)."""
-    return captured(emit_tables, model)
-
-
-def rich_lines(model: ModelReport, console: Console, options: ConsoleOptions) -> RenderResult:
-    """The tables drawn at the caller's width, as Rich renderables."""
-    yield drawn_apart(console, options.max_width, lambda apart: render_tables(model, apart))
-
-
-register_model_display(
-    Display(
-        text=plain_text,
-        rich=rich_lines,
-        mimebundle=lambda model: {"text/plain": plain_text(model)},
-        show=emit_tables,
-    )
-)
+register_model_display(document_display(sections, draw))

@@ -8,20 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.errors import SpecError
+from rnnshape.render.display import document_display, emitter
 from rnnshape.render.formats import OutputFormat
-from rnnshape.render.tables import (
-    PIPED_MIN_WIDTH,
-    PIPED_UNLIMITED,
-    captured,
-    content_width,
-    drawn_apart,
-    output_console,
-    section_table,
-)
+from rnnshape.render.tables import fitted, section_table
 from rnnshape.report import (
     LISTING_EDGE,
     Dim,
-    Display,
     Report,
     dim_symbol,
     dim_value,
@@ -30,8 +22,7 @@ from rnnshape.report import (
 from rnnshape.text import human_bytes, shape_text, short_count, tuple_text
 
 if TYPE_CHECKING:
-    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
-    from rich.measure import Measurement
+    from rich.console import Console, RenderableType
     from rich.table import Table
 
 
@@ -50,9 +41,10 @@ def render_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2) + "\n"
 
 
-def _sections(report: Report) -> list[RenderableType]:
+def sections(report: Report) -> list[RenderableType]:
     """Header, parameters, tensors, cost, memory, bench and legend: what ``render_tables``
-    prints, built first so that a pipe can be laid out as wide as they are."""
+    prints, built first so that a pipe can be laid out as wide as they are; each table fits
+    the width it gets (``fitted``: narrowed, else stacked, never a word or number cut)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -68,9 +60,7 @@ def _sections(report: Report) -> list[RenderableType]:
         header.append(f" · seed {report.seed}")
     header.append(f"\n{status}", style="dim")
 
-    # The gates never break ("project/ion") while the table fits with every word whole;
-    # in a console too narrow even for that, today's folding is the fallback.
-    params = _Fitted(_parameter_table(report, gates_wrap=False), _parameter_table(report, True))
+    params = _parameter_table(report)
 
     tensors = section_table("Tensors of one forward pass")
     tensors.add_column("tensor", no_wrap=True, style="cyan")
@@ -96,21 +86,20 @@ def _sections(report: Report) -> list[RenderableType]:
     legend.add_column(overflow="fold", style="dim")
     for s in report.symbols:
         legend.add_row(s.name, str(s.value), s.meaning)
-    sections: list[RenderableType] = [header, "", params, "", tensors, ""]
-    sections += _cost_sections(report)
-    sections.append(legend)
-    sections += [Text(f"note: {note}") for note in report.notes]
-    return sections
+    content: list[RenderableType] = [header, "", params, "", tensors, ""]
+    content += _cost_sections(report)
+    content.append(legend)
+    content += [Text(f"note: {note}") for note in report.notes]
+    return [fitted(c) if isinstance(c, Table) else c for c in content]
 
 
-def _parameter_table(report: Report, gates_wrap: bool) -> Table:
+def _parameter_table(report: Report) -> Table:
     params = section_table("Parameters (named_parameters() order)")
     params.add_column("name", no_wrap=True, style="cyan")
-    # Either the shape may wrap between its numbers and the gates never, or (the fallback
-    # for a console too narrow for every word whole) the shape never and the gates fold.
-    params.add_column("shape", overflow="fold", no_wrap=gates_wrap)
+    # The shape may wrap between its numbers, the gates never ("project/ion").
+    params.add_column("shape", overflow="fold")
     params.add_column("from", overflow="fold")
-    params.add_column("gates", overflow="fold", no_wrap=not gates_wrap)
+    params.add_column("gates", overflow="fold", no_wrap=True)
     params.add_column("numel", justify="right", no_wrap=True)
     for i, p in enumerate(report.parameters):
         if report.parameters_omitted and i == LISTING_EDGE:
@@ -127,35 +116,14 @@ def _parameter_table(report: Report, gates_wrap: bool) -> Table:
     return params
 
 
-class _Fitted:
-    """The first table whose every word fits whole in the width, else the last one."""
-
-    def __init__(self, *choices: Table) -> None:
-        self.choices = choices
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        from rich.measure import Measurement
-
-        unlimited = options.update_width(PIPED_UNLIMITED)  # Measurement.get clamps to the width
-        for table in self.choices[:-1]:
-            if Measurement.get(console, unlimited, table).minimum <= options.max_width:
-                yield table
-                return
-        yield self.choices[-1]
-
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        from rich.measure import Measurement
-
-        return Measurement.get(console, options, self.choices[0])
-
-
 def render_tables(report: Report, console: Console) -> None:
     """Header, parameters, tensors, legend and notes as Rich renderables."""
-    _print(report, _sections(report), console)
+    draw(report, sections(report), console)
 
 
-def _print(report: Report, sections: list[RenderableType], console: Console) -> None:
-    for section in sections:
+def draw(report: Report, content: list[RenderableType], console: Console) -> None:
+    """Print ``content`` (the report's sections), then the explanation if any."""
+    for section in content:
         console.print(section)
     if report.explanation is not None:
         from rnnshape.render.explain import render_explain
@@ -234,11 +202,8 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}×" if b > 0 else "n/a"
 
 
-def emit_tables(report: Report, out: TextIO) -> None:
-    """The tables on ``out``, laid out for it (see ``output_console``)."""
-    sections = _sections(report)
-    with output_console(out, sections) as console:
-        _print(report, sections, console)
+# The tables on a stream, laid out for it (see ``output_console``).
+emit_tables = emitter(sections, draw)
 
 
 def emit_json(report: Report, out: TextIO) -> None:
@@ -319,47 +284,4 @@ def write_replacing(path: Path, text: str) -> None:
         raise
 
 
-def plain_text(report: Report) -> str:
-    """The tables as a pipe gets them: as wide as their content, no colour, no trailing
-    spaces (``str(report)``)."""
-    return captured(emit_tables, report)
-
-
-def rich_sections(report: Report, console: Console, options: ConsoleOptions) -> RenderResult:
-    """The tables as Rich renderables (``rich.print(report)``), laid out at the caller's width."""
-    yield from _sections(report)
-    explanation = report.explanation
-    if explanation is not None:
-        from rnnshape.render.explain import render_explain
-
-        def draw(apart: Console) -> None:
-            apart.print()
-            render_explain(explanation, report.spec, report.input, apart)
-
-        # The explanation prints line by line; draw it apart at the same width and colours.
-        yield drawn_apart(console, options.max_width, draw)
-
-
-def mimebundle(report: Report) -> dict[str, str]:
-    """Jupyter's display data: the tables as HTML (Rich's colours) and as plain text."""
-    import io
-
-    from rich.console import Console
-
-    sections = _sections(report)
-    console = Console(file=io.StringIO(), record=True, force_jupyter=False, soft_wrap=False)
-    console.width = max(PIPED_MIN_WIDTH, content_width(console, sections))
-    _print(report, sections, console)
-    html = console.export_html(inline_styles=True, code_format=_JUPYTER_HTML)
-    return {"text/plain": plain_text(report), "text/html": html}
-
-
-# As Rich's own Jupyter display writes a renderable: a preformatted block that scrolls.
-_JUPYTER_HTML = (
-    '<pre style="white-space:pre;overflow-x:auto;line-height:normal;'
-    "font-family:Menlo,'DejaVu Sans Mono',consolas,'Courier New',monospace\">{code}</pre>"
-)
-
-register_display(
-    Display(text=plain_text, rich=rich_sections, mimebundle=mimebundle, show=emit_tables)
-)
+register_display(document_display(sections, draw))

@@ -1,6 +1,11 @@
-"""The one Rich table style every document uses, and the console each document is laid out
-on: a terminal's width, or for a pipe or a file, ``COLUMNS`` if set, else as wide as the
-content (a cell never wraps), and never a trailing space."""
+"""The one Rich table style every document uses, how a table fits the width it gets, and the
+console each document is laid out on.
+
+A table is drawn as it is when it fits; narrower, its columns shrink but never below their
+longest word (a number is never cut); narrower still, it is stacked, one field a line
+(``fitted``). The console is a terminal's width, or for a pipe or a file, ``COLUMNS`` if set,
+else as wide as the tables (prose wraps at that width, at least 80 columns), and never a
+trailing space."""
 
 from __future__ import annotations
 
@@ -8,10 +13,11 @@ import io
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 if TYPE_CHECKING:
-    from rich.console import Console, RenderableType
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+    from rich.measure import Measurement
     from rich.table import Table
     from rich.text import Text
 
@@ -43,11 +49,178 @@ def strip_trailing(text: str) -> str:
 
 
 def content_width(console: Console, content: Sequence[RenderableType]) -> int:
-    """The width ``content`` takes when nothing wraps."""
+    """The width the tables of ``content`` take when nothing wraps; prose (text, rules) is
+    left out: it wraps at whatever width the tables set."""
     from rich.measure import Measurement
+    from rich.rule import Rule
+    from rich.text import Text
 
     options = console.options.update_width(PIPED_UNLIMITED)
-    return max((Measurement.get(console, options, r).maximum for r in content), default=0)
+    return max(
+        (
+            Measurement.get(console, options, r).maximum
+            for r in content
+            if not isinstance(r, (str, Text, Rule))
+        ),
+        default=0,
+    )
+
+
+def fitted(table: Table) -> Fitted:
+    """``table``, laid out for the width it is given (see ``Fitted``)."""
+    return Fitted(table)
+
+
+class Fitted:
+    """A table drawn as it is when it fits the width; else with its columns narrowed, none
+    below its longest word (a no-wrap column, such as a number, whole); else stacked: each row
+    a heading line (its first cell and the cells of header-less columns after it), then one
+    ``label value`` line per field, where a value wraps between words."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        from rich.measure import Measurement
+
+        return Measurement.get(console, options, self.table)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        table = self.table
+        unlimited = options.update_width(PIPED_UNLIMITED)
+        ranges = _column_ranges(console, unlimited, table)
+        budget = options.max_width - _separators(table)
+        if sum(high for _, high in ranges) <= budget:
+            yield table
+        elif sum(low for low, _ in ranges) <= budget:
+            yield _narrowed(table, ranges, budget)
+        else:
+            yield from _stacked(console, table, options.max_width)
+
+
+def _paddings(table: Table) -> list[int]:
+    """The padding each column adds to its content, as Rich lays it out."""
+    _, right, _, left = table.padding
+    last = len(table.columns) - 1
+    return [
+        (0 if i == 0 and not table.pad_edge else left)
+        + (0 if i == last and not table.pad_edge else right)
+        for i in range(len(table.columns))
+    ]
+
+
+def _separators(table: Table) -> int:
+    """The columns' separators and the table's edges."""
+    if not table.box:
+        return 0
+    return len(table.columns) - 1 + (2 if table.show_edge else 0)
+
+
+def _column_ranges(
+    console: Console, options: ConsoleOptions, table: Table
+) -> list[tuple[int, int]]:
+    """Each column's narrowest width with every word whole (a no-wrap column: its widest
+    cell) and its natural width, padding included."""
+    from rich.measure import Measurement
+
+    ranges = []
+    for column, padding in zip(table.columns, _paddings(table), strict=True):
+        low = high = 0
+        cells = [column.header] if table.show_header else []
+        for cell in [*cells, *column.cells]:
+            measured = Measurement.get(console, options, cell)
+            low, high = max(low, measured.minimum), max(high, measured.maximum)
+        if column.no_wrap:
+            low = high
+        if column.width is not None:
+            low = high = column.width
+        ranges.append((low + padding, high + padding))
+    return ranges
+
+
+def _narrowed(table: Table, ranges: list[tuple[int, int]], budget: int) -> Table:
+    """A copy of ``table`` whose columns share ``budget``: the widest ones shrink first, as
+    Rich's own collapse does, but none below its narrowest width."""
+    import copy
+    import dataclasses
+
+    def widths_at(cap: int) -> list[int]:
+        return [max(low, min(high, cap)) for low, high in ranges]
+
+    low_cap, high_cap = 0, max(high for _, high in ranges)
+    while low_cap < high_cap:  # the largest cap whose widths fit the budget
+        middle = (low_cap + high_cap + 1) // 2
+        if sum(widths_at(middle)) <= budget:
+            low_cap = middle
+        else:
+            high_cap = middle - 1
+    widths = widths_at(low_cap)
+    for i, (_, high) in enumerate(ranges):  # what is left: one more to the capped columns
+        if sum(widths) < budget and widths[i] == low_cap < high:
+            widths[i] += 1
+    narrowed = copy.copy(table)
+    narrowed.columns = [
+        dataclasses.replace(column, width=width - padding)
+        for column, width, padding in zip(table.columns, widths, _paddings(table), strict=True)
+    ]
+    return narrowed
+
+
+def _stacked(console: Console, table: Table, width: int) -> Iterator[RenderableType]:
+    """``table`` one field a line: for a width where even its longest words do not fit.
+    Values are aligned after their labels while their longest word fits there; else each
+    field is one line of text that wraps between words."""
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    def text(cell: Any, style: str = "") -> Text:
+        if isinstance(cell, Text):
+            return cell.copy()
+        shown = console.render_str(cell, highlight=False) if isinstance(cell, str) else None
+        return shown if shown is not None else Text(str(cell), style=style)
+
+    # Each field: its label and its columns; a column without a header joins the one before.
+    fields: list[tuple[Text, list[int]]] = []
+    for i, column in enumerate(table.columns):
+        label = text(column.header) if table.show_header else Text()
+        if fields and not label.plain.strip():
+            fields[-1][1].append(i)
+        else:
+            fields.append((label, [i]))
+    cells = [list(column.cells) for column in table.columns]
+    label_width = max((len(label.plain) for label, _ in fields[1:]), default=0)
+    if table.title:
+        yield text(table.title, "table.title")
+
+    def joined(row: int, columns: list[int]) -> Text:
+        parts = [text(cells[i][row]) for i in columns]
+        for part, i in zip(parts, columns, strict=True):
+            part.stylize(table.columns[i].style, 0)
+        return Text("  ").join(p for p in parts if p.plain.strip())
+
+    indent, gap = 2, 2
+    values = [[joined(row, columns) for _, columns in fields] for row in range(table.row_count)]
+    longest = max((len(w) for row in values for v in row[1:] for w in v.plain.split()), default=0)
+    aligned = indent + label_width + gap + longest <= width
+    for row, (heading, *shown) in enumerate(values):
+        heading.stylize(table.rows[row].style or "", 0)
+        yield heading
+        grid = Table.grid(padding=(0, gap, 0, 0))
+        grid.add_column(no_wrap=True, min_width=label_width, style=table.header_style or "")
+        grid.add_column(overflow="fold")
+        for (label, _), value in zip(fields[1:], shown, strict=True):
+            if not value.plain.strip():
+                continue
+            if aligned:
+                grid.add_row(label, value)
+            else:
+                label.stylize(table.header_style or "")
+                yield Padding(Text.assemble(label, " " * gap, value), (0, 0, 0, indent))
+        if grid.row_count:
+            yield Padding(grid, (0, 0, 0, indent))
+    if table.caption:
+        yield text(table.caption, "table.caption")
 
 
 @contextmanager
