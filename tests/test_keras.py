@@ -667,3 +667,42 @@ def test_infer_never_imports_torch_keras_or_tensorflow(tmp_path: Path) -> None:
 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "LOADED []" in done.stderr, done.stderr
+
+
+def test_legacy_functional_stack_follows_inbound_nodes(tmp_path: Path) -> None:
+    """A Keras 2 Functional config: layers chain only through their inbound_nodes."""
+    u = 3
+
+    def entry(name: str, inbound: str, **options: Any) -> dict[str, Any]:
+        layer = legacy_layer_config("LSTM", name, u, **options)
+        layer["name"] = name
+        layer["inbound_nodes"] = [[[inbound, 0, 0, {}]]]
+        return layer
+
+    layers = [
+        entry("a", "input_1"),
+        entry("b", "a"),
+        entry("c", "input_1"),  # reads the input, not b: no chain
+    ]
+    weights = {
+        "a": (rand(u, 4 * u), rand(u, 4 * u), rand(4 * u)),
+        "b": (rand(u, 4 * u, seed=1), rand(u, 4 * u, seed=1), rand(4 * u, seed=1)),
+        "c": (rand(u, 4 * u, seed=2), rand(u, 4 * u, seed=2), rand(4 * u, seed=2)),
+    }
+    path = tmp_path / "functional.h5"
+    write_legacy(
+        path,
+        [
+            (e, [(f"{e['name']}/{r}:0", w) for r, w in
+                 zip(("kernel", "recurrent_kernel", "bias"), weights[e["name"]], strict=True)])
+            for e in layers
+        ],
+    )  # fmt: skip
+    with h5py.File(path, "a") as f:  # the Functional's own config, as Keras 2 writes it
+        config = json.loads(f.attrs["model_config"])
+        config["class_name"] = "Functional"
+        f.attrs["model_config"] = json.dumps(config)
+    doc = infer_json(path, code=0)
+    by_name = {m["prefix"]: m for m in doc["modules"]}
+    assert by_name["a"]["keras"]["stack"]["layers"] == ["a", "b"]
+    assert "stack" not in by_name["b"]["keras"] and "stack" not in by_name["c"]["keras"]
