@@ -364,3 +364,24 @@ def test_dry_run_explain_states_the_prediction() -> None:
     assert table.exit_code == 0, table.output
     assert "Kernel (predicted): native" in table.stdout
     assert "no oneDNN branch" in table.stdout
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize(
+    ("mode", "kw"),
+    [("lstm", {}), ("lstm", {"proj_size": 2}), ("lstm", {"lengths": [2, 1]}), ("gru", {}),
+     ("lstm-cell", {})],
+)
+def test_the_observer_works_inside_the_callers_profiler(
+    mode: str, kw: dict[str, Any], training: bool
+) -> None:
+    """Profilers do not nest: under the caller's own, a dispatch mode sees the same kernel."""
+    from torch.autograd.profiler_legacy import profile
+
+    spec, inp = layer(mode, **kw)
+    with quiet():
+        call = kernel_call(spec, inp, "float32", "cpu", training)
+        alone = observe_backend(torch, call)
+        with profile():
+            inside = observe_backend(torch, call)
+    assert inside == alone == predict_backend(spec, inp, training=training).backend

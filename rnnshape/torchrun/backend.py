@@ -1,7 +1,9 @@
 """Which kernel torch really ran for a recurrent module, and the switches that decided it.
 
 ``observe_backend`` runs one short call under torch's RecordFunction profiler (the legacy,
-CPU-only one: no Kineto start-up, nothing printed) and reads the ATen op names it recorded.
+CPU-only one: no Kineto start-up, nothing printed) and reads the ATen op names it recorded;
+where the caller's own profiler already runs (profilers do not nest), a ``TorchDispatchMode``
+sees them instead.
 ``backend_facts`` reads the run-time switches ``rnnshape.explain.kernel`` states the rules
 with. torch is received, never imported here at module level.
 """
@@ -9,6 +11,7 @@ with. torch is received, never imported here at module level.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from typing import Any
 
 # ATen ops that name the fused kernel; a call that recorded none of them ran the plain
@@ -50,9 +53,49 @@ def recorded_ops(torch: Any, call: Callable[[], object]) -> set[str]:
         with kineto(activities=[ProfilerActivity.CPU]) as prof:
             call()
         return {str(e.name) for e in prof.events()}
-    with profile() as legacy:
+    with ExitStack() as stack:
+        try:
+            legacy = stack.enter_context(profile())
+        except RuntimeError:  # the caller's own profiler runs on this thread: none nests
+            return dispatched_ops(torch, call)
         call()
     return {str(e.name) for e in legacy.function_events}
+
+
+# The layer entry points: composite ops whose C++ body picks the kernel. Under inference mode
+# they reach a dispatch mode whole, so the mode runs their body itself to see the choice.
+_ENTRY_OPS = frozenset(("aten::lstm", "aten::gru", "aten::rnn_tanh", "aten::rnn_relu"))
+
+
+def dispatched_ops(torch: Any, call: Callable[[], object]) -> set[str]:
+    """The ATen ops ``call()`` dispatched, seen by a ``TorchDispatchMode`` (for when a
+    profiler is already running)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Seen(TorchDispatchMode):  # type: ignore[misc]
+        names: set[str]
+
+        @classmethod
+        def _should_skip_dynamo(cls) -> bool:
+            return False  # True wraps __torch_dispatch__ in dynamo: a ~1 s import
+
+        def __torch_dispatch__(
+            self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+        ) -> Any:
+            name = str(func._schema.name)
+            self.names.add(name)
+            if name in _ENTRY_OPS:
+                with self:
+                    out = func.decompose(*args, **(kwargs or {}))
+                if out is not NotImplemented:
+                    return out
+            return func(*args, **(kwargs or {}))
+
+    seen = Seen()
+    seen.names = set()
+    with seen:
+        call()
+    return seen.names
 
 
 def observe_backend(torch: Any, call: Callable[[], object]) -> str:
