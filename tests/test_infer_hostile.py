@@ -6,6 +6,7 @@ address-space limit and a time limit (``run_bounded``); the rest run in process.
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import re
@@ -13,8 +14,10 @@ import struct
 import subprocess
 import sys
 import zipfile
+from importlib.resources import files
 from pathlib import Path
 
+import jsonschema
 import pytest
 import torch
 from torch import nn
@@ -35,6 +38,7 @@ from tests.infer_recipes import (
 )
 from tests.test_infer_bounds import _limit
 
+SCHEMA = json.loads(files("rnnshape").joinpath("schemas/infer-v1.schema.json").read_text())
 MESSAGE_CHARS = 1_000  # what one error line may reach, whatever the file
 
 
@@ -476,3 +480,28 @@ def test_a_pickled_module_tells_batch_first_and_dropout(tmp_path: Path) -> None:
     assert "--batch-first" in encoder.command()
     assert cell.spec.nonlinearity == "relu" and cell.unknown == ()
     assert encoder.to_dict()["config"]["batch_first"] is True
+    jsonschema.validate(result.to_dict(), SCHEMA)
+
+
+class _Scripted(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.LSTM(3, 4, batch_first=True)
+        self.b = nn.LSTM(3, 4)
+        self.c = nn.GRU(3, 4, num_layers=2, dropout=0.5)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.a(x)[0], self.b(x)[0], self.c(x)[0]
+
+
+def test_a_torchscript_archive_tells_batch_first_and_dropout(tmp_path: Path) -> None:
+    path = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(_Scripted()), str(path))
+    result = infer_checkpoint(str(path))
+    found = {m.prefix: (m.spec.constructor(), m.unknown) for m in result.modules}
+    assert found == {
+        "a.": ("nn.LSTM(3, 4, batch_first=True)", ()),
+        "b.": ("nn.LSTM(3, 4)", ()),
+        "c.": ("nn.GRU(3, 4, num_layers=2, dropout=0.5)", ()),
+    }
+    jsonschema.validate(result.to_dict(), SCHEMA)

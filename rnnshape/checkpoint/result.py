@@ -47,9 +47,7 @@ class InferredModule:
             return ()  # the node's layout and activations say; one layer has no dropout
         if self.keras is not None:
             return self.keras.unknown  # a config says; a weights-only file lacks activations
-        return tuple(
-            k for k in self.spec.mode.kwargs if k in _UNKNOWABLE and k not in self.known
-        )
+        return tuple(k for k in self.spec.mode.kwargs if k in _UNKNOWABLE and k not in self.known)
 
     def command(self) -> str:
         """The ``rnnshape`` command line that shows this module."""
@@ -65,6 +63,8 @@ class InferredModule:
             words += ["--proj-size", str(spec.proj_size)]
         if spec.batch_first:  # known from an ONNX node's layout or a pickled module
             words.append("--batch-first")
+        if spec.dropout:  # known only from a pickled or scripted module
+            words += ["--dropout", repr(spec.dropout)]
         if "nonlinearity" in spec.mode.kwargs and spec.nonlinearity != "tanh":
             words += ["--nonlinearity", spec.nonlinearity]
         return " ".join(words)

@@ -97,13 +97,32 @@ def _read_archive(
         if data_pkl.file_size <= _READ_WHOLE:
             f = io.BytesIO(stream.read(data_pkl.file_size))
         if script:
-            return read_script(path, f, storage, trust_torchscript, data_pkl.file_size)
+            code = _code_reader(archive, entries, base)
+            return read_script(path, f, storage, trust_torchscript, data_pkl.file_size, code)
         obj = unpickle(path, f, storage, what="data.pkl", size=data_pkl.file_size)
     if f"{base}version" not in entries and f"{base}.data/version" not in entries:
         raise CheckpointError(
             f"{path}: corrupt checkpoint: it has no version record, which torch requires"
         )
     return scan(path, CheckpointFormat.TORCH, obj)
+
+
+MAX_CODE_FILE = 4 * 1024**2  # a TorchScript code file read as text for its constants
+
+
+def _code_reader(
+    archive: zipfile.ZipFile, entries: Mapping[str, zipfile.ZipInfo], base: str
+) -> Callable[[str], str | None]:
+    """A TorchScript archive's code file by its path under ``code/``: its text, if small."""
+
+    def read(name: str) -> str | None:
+        info = entries.get(f"{base}code/{name}")
+        if info is None or info.file_size > MAX_CODE_FILE:
+            return None
+        with archive.open(info) as f:
+            return f.read(MAX_CODE_FILE).decode("utf-8", "replace")
+
+    return read
 
 
 def _check_entry(path: str, info: zipfile.ZipInfo) -> None:
