@@ -286,13 +286,6 @@ def _seq(inp: InputSpec) -> int:
 # fewer for oneDNN's LSTM).
 RUN_OVERHEAD_BYTES = 16 * 2**20
 STEP_OVERHEAD_BYTES = 768
-# Before a real run, the time guard measures the device once (``torchrun.estimate``): a
-# CALIBRATION_GEMM³ matrix multiply (three such matrices) and a matrix-vector product with
-# a CALIBRATION_GEMV² matrix, at the run's dtype. The memory estimate counts them too.
-CALIBRATION_GEMM = 512
-CALIBRATION_GEMV = 2048
-CALIBRATION_ELEMENTS = 3 * CALIBRATION_GEMM**2 + CALIBRATION_GEMV**2 + 2 * CALIBRATION_GEMV
-
 
 def run_memory_bytes(
     spec: LayerSpec, inp: InputSpec, dtype: Dtype, tensors: list[TensorShape] | None = None
@@ -309,7 +302,7 @@ def run_memory_bytes(
     if tensors is None:
         tensors = tensor_shapes(spec, inp)
     elements = sum(t.numel for t in tensors)
-    overhead = RUN_OVERHEAD_BYTES + CALIBRATION_ELEMENTS * dtype.itemsize
+    overhead = RUN_OVERHEAD_BYTES
     if spec.mode.is_cell:
         rows = 1 if inp.unbatched else _batch(inp)
         work = 2 * rows * spec.gate_rows
@@ -392,21 +385,29 @@ def cost(spec: LayerSpec, inp: InputSpec) -> Cost:
 
 
 class Memory(NamedTuple):
-    """Bytes at the run's dtype (see the README for each formula)."""
+    """Bytes at the run's dtype (see the README for each formula).
+
+    ``peak_bytes`` is the memory guard's estimate of what the run adds at its peak (on a CPU,
+    above the interpreter with torch loaded; on CUDA, what ``torch.cuda.max_memory_allocated``
+    counts); ``measured_peak_bytes`` what a real run was seen to add (None without one)."""
 
     parameter_bytes: int
     input_bytes: int
     state_bytes: int
     output_bytes: int
     training_activation_bytes: int
+    peak_bytes: int = 0
+    measured_peak_bytes: int | None = None
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | None]:
         return {
             "parameter_bytes": self.parameter_bytes,
             "input_bytes": self.input_bytes,
             "state_bytes": self.state_bytes,
             "output_bytes": self.output_bytes,
             "training_activation_bytes": self.training_activation_bytes,
+            "peak_bytes": self.peak_bytes,
+            "measured_peak_bytes": self.measured_peak_bytes,
         }
 
 
@@ -426,8 +427,31 @@ def memory_groups(
     return states, outputs
 
 
+def forward_peak_bytes(
+    spec: LayerSpec,
+    inp: InputSpec,
+    dtype: Dtype,
+    device: str = "cpu",
+    tensors: list[TensorShape] | None = None,
+) -> int:
+    """``run_memory_bytes`` as the device counts it: on CUDA the process's fixed and
+    per-step host costs are not device memory, so they are left out."""
+    need = run_memory_bytes(spec, inp, dtype, tensors)
+    if device.startswith("cuda"):
+        need -= RUN_OVERHEAD_BYTES
+        if not spec.mode.is_cell:
+            need -= _seq(inp) * spec.num_directions * STEP_OVERHEAD_BYTES
+    return need
+
+
 def memory(
-    spec: LayerSpec, inp: InputSpec, dtype: Dtype, tensors: list[TensorShape] | None = None
+    spec: LayerSpec,
+    inp: InputSpec,
+    dtype: Dtype,
+    tensors: list[TensorShape] | None = None,
+    *,
+    device: str = "cpu",
+    training: bool = False,
 ) -> Memory:
     """Parameter, input, state and output bytes, and autograd's saved activations.
 
@@ -454,6 +478,10 @@ def memory(
         state_bytes=sum(numel[n] for n in states) * size,
         output_bytes=sum(numel[n] for n in outputs) * size,
         training_activation_bytes=saved * size,
+        # The guard's peak: a forward pass; a backward bench adds autograd's saved
+        # activations and one gradient per parameter.
+        peak_bytes=forward_peak_bytes(spec, inp, dtype, device, tensors)
+        + ((saved + num_parameters(spec)) * size if training else 0),
     )
 
 

@@ -46,7 +46,7 @@ from rnnshape.spec.options import DEFAULT_MAX_SECONDS, RunOptions
 
 if TYPE_CHECKING:
     from rnnshape.explain.model import Explanation
-    from rnnshape.torchrun.run import Observation
+    from rnnshape.torchrun.passes import Observation
 
 
 def inspect(
@@ -192,11 +192,14 @@ def build_report(
         tensors=rows,
         symbols=tuple(symbols(spec, inp)),
         cost=run_cost,
-        memory=memory(spec, inp, Dtype(dtype), tensors),
+        memory=memory(
+            spec, inp, Dtype(dtype), tensors, device=device, training=bool(bench and bench.backward)
+        )._replace(measured_peak_bytes=observation.measured_peak_bytes if observation else None),
         notes=tuple(report_notes(spec, inp)),
         warnings=tuple(warnings),
         bench=bench_figures(spec, inp, bench, run_cost.flops) if bench is not None else None,
         explanation=_explanation(spec, inp, params, tensors) if explain else None,
+        run=observation.run if observation is not None else None,
     )
 
 
@@ -229,8 +232,18 @@ def bench_figures(spec: LayerSpec, inp: InputSpec, times: BenchTimes, flops: int
         tokens_per_s=row_steps(spec, inp) / seconds,
         device=times.device,
         cudnn=times.cudnn,
+        threads=times.threads,
+        oversubscribed=oversubscribed(times),
         achieved_flops_per_s=flops * factor / seconds,
     )
+
+
+def oversubscribed(times: BenchTimes) -> bool:
+    """More threads wanted a core than there are cores while the passes were timed: the
+    threads runnable between passes (this one among them) plus torch's other workers."""
+    if times.runnable_most is None or times.cores is None or times.threads is None:
+        return False
+    return times.runnable_most + max(times.threads - 1, 0) > times.cores
 
 
 def interquartile_range(times: Sequence[float]) -> float:

@@ -35,6 +35,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "BenchFigures",
     "BenchTimes",
+    "Probe",
+    "RunFigures",
     "Cost",
     "Dim",
     "InputSpec",
@@ -98,6 +100,51 @@ class BenchTimes(NamedTuple):
     backward: bool
     device: str
     cudnn: bool | None
+    threads: int | None = None  # torch's intra-op threads (CPU)
+    runnable_most: int | None = None  # most runnable threads seen while timing (Linux)
+    cores: int | None = None
+
+
+class Probe(NamedTuple):
+    """What the time guard measured on the built module before the run: ``short_steps`` and
+    ``long_steps`` time steps (1 and 1 for a cell) took ``short_seconds`` and
+    ``long_seconds`` a call (the fastest of a few), fitted as a fixed cost plus a per-step
+    slope; random inputs were drawn at ``fill_bytes_per_s``."""
+
+    short_steps: int
+    short_seconds: float
+    long_steps: int
+    long_seconds: float
+    fixed_seconds: float
+    step_seconds: float
+    backward: bool
+    fill_bytes_per_s: float
+    spent_seconds: float  # the probe's own wall time
+
+    def pass_seconds(self, steps: int) -> float:
+        return self.fixed_seconds + self.step_seconds * steps
+
+
+class RunFigures(NamedTuple):
+    """The ``run`` key of the JSON document: how the real run went.
+
+    ``estimated_seconds`` is the time guard's estimate of the run (drawing the input, the
+    verified pass, the bench) from its probe; None when the run needed no probe (under a
+    second even on the slowest device). ``measured_seconds`` is the same span, measured.
+    ``backend`` is the kernel torch was observed to run: cudnn, onednn, miopen or native."""
+
+    estimated_seconds: float | None
+    measured_seconds: float
+    probe: Probe | None
+    backend: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "estimated_seconds": self.estimated_seconds,
+            "measured_seconds": self.measured_seconds,
+            "probe": self.probe._asdict() if self.probe is not None else None,
+            "backend": self.backend,
+        }
 
 
 # As pyperf warns: a spread (IQR) over 10% of the median means the timings are not stable.
@@ -120,6 +167,8 @@ class BenchFigures(NamedTuple):
     device: str
     cudnn: bool | None
     achieved_flops_per_s: float
+    threads: int | None = None  # torch's intra-op threads during the timing (CPU)
+    oversubscribed: bool = False  # more runnable threads than cores were seen while timing
 
 
 class TensorRow(NamedTuple):
@@ -188,6 +237,7 @@ class Report(NamedTuple):
     bench: BenchFigures | None = None
     explanation: Explanation | None = None  # with --explain: equations, gate blocks, diagram
     parameters_omitted: int = 0  # left out of ``parameters`` at index LISTING_EDGE
+    run: RunFigures | None = None  # after a real run: estimate, outcome, backend
 
     def __str__(self) -> str:
         """The tables as plain text (as ``rnnshape <mode> > file`` writes them)."""
@@ -270,6 +320,8 @@ class Report(NamedTuple):
         }
         if self.explanation is not None:
             doc["explain"] = self.explanation.to_dict()
+        if self.run is not None:
+            doc["run"] = self.run.to_dict()
         if self.bench is not None:
             doc["bench"] = self.bench._asdict()
         return doc

@@ -89,3 +89,20 @@ def one_line(text: str) -> str:
     from unicodedata import category  # only for text that needs it: start-up stays lean
 
     return "".join(_escape_char(c, category) for c in text)
+
+
+def duration_text(seconds: float) -> str:
+    """``0.4 ms``, ``12 ms``, ``0.4 s``, ``12 s``, ``5.8 min``, ``2.1 h``."""
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

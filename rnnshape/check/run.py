@@ -133,8 +133,8 @@ class _Budget:
                 (CheckProblem(Rule.RUN, message, entry.line),),
             )
         result = check_entry(entry, replace(run, max_seconds=left))
-        if left < run.max_seconds and any(p.rule is Rule.RUN for p in result.problems):
-            spent = run.max_seconds - left
+        spent = run.max_seconds - left
+        if spent >= 0.5 and any(p.rule is Rule.RUN for p in result.problems):
             note = (
                 f" (the check's --max-seconds {run.max_seconds:g} had {left:.1f} s left "
                 f"after {spent:.1f} s on the specs before this one)"

@@ -311,6 +311,8 @@ def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) ->
             warn(line)
         if report.bench is not None and report.bench.unstable:
             warn(unstable_bench_message(report.bench))
+        if report.bench is not None and report.bench.oversubscribed:
+            warn(oversubscribed_message(report.bench))
         if svg is not None:
             from rnnshape.render.report import save_svg
 
@@ -329,6 +331,21 @@ def unstable_bench_message(bench: Any) -> str:
         f"{share:.0f}% of the median {bench.median_ms:.3f} ms (max {bench.max_ms:.3f} ms, "
         f"min {bench.min_ms:.3f} ms); the machine looks busy: close other programs or time "
         "more passes with a larger --bench"
+    )
+
+
+def oversubscribed_message(bench: Any) -> str:
+    """The warning for passes timed while more threads wanted a core than there are cores."""
+    hint = (
+        "; with OMP_NUM_THREADS=1 torch's passes stop waiting for each other's threads"
+        if bench.threads is not None and bench.threads > 1
+        else ""
+    )
+    return (
+        "the passes were timed while more threads were runnable than this machine has cores: "
+        f"the times include waiting for a core (torch used {bench.threads} thread"
+        f"{'s' if bench.threads != 1 else ''}); close other programs for a clean reading"
+        + hint
     )
 
 

@@ -19,7 +19,7 @@ from rnnshape.report import (
     dim_value,
     register_display,
 )
-from rnnshape.text import human_bytes, shape_text, short_count, tuple_text
+from rnnshape.text import duration_text, human_bytes, shape_text, short_count, tuple_text
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -49,7 +49,7 @@ def sections(report: Report) -> list[RenderableType]:
     from rich.text import Text
 
     status = (
-        "forward pass run and verified against torch"
+        "forward pass run and verified against torch" + _run_text(report)
         if report.ran_forward
         else ("dry run: computed from the formulas, nothing allocated")
     )
@@ -164,6 +164,12 @@ def _cost_sections(report: Report) -> list[RenderableType]:
         (_named("states", states), m.state_bytes),
         (_named("output", outputs), m.output_bytes),
         ("training activations (estimate)", m.training_activation_bytes),
+        ("peak (estimate)", m.peak_bytes),
+        *(
+            (("peak (measured)", m.measured_peak_bytes),)
+            if m.measured_peak_bytes is not None
+            else ()
+        ),
     ):
         mem.add_row(what, f"{size:,}", human_bytes(size))
     sections += [mem, ""]
@@ -187,6 +193,11 @@ def _cost_sections(report: Report) -> list[RenderableType]:
         ("time steps per second", f"{bench.tokens_per_s:,.1f}"),
         ("achieved FLOP/s", f"{short_count(int(bench.achieved_flops_per_s))}FLOP/s"),
         ("device", f"{bench.device}{cudnn}"),
+        *(
+            (("threads", f"{bench.threads}{' (oversubscribed)' if bench.oversubscribed else ''}"),)
+            if bench.threads is not None
+            else ()
+        ),
     ):
         timing.add_row(what, value)
     sections += [timing, ""]
@@ -196,6 +207,21 @@ def _cost_sections(report: Report) -> list[RenderableType]:
 def _named(what: str, names: tuple[str, ...]) -> str:
     """``states (h_0, h_n)``; ``output`` alone where the one tensor is the row's name."""
     return what if names == (what,) else f"{what} ({', '.join(names)})"
+
+
+_BACKENDS = {"cudnn": "cuDNN", "onednn": "oneDNN", "miopen": "MIOpen", "native": "native kernels"}
+
+
+def _run_text(report: Report) -> str:
+    """`` · oneDNN · took 0.4 s (estimated 0.5 s)``: the kernel and the time guard's figures."""
+    run = report.run
+    if run is None:
+        return ""
+    parts = [_BACKENDS.get(run.backend, run.backend)] if run.backend else []
+    took = f"took {duration_text(run.measured_seconds)}"
+    if run.estimated_seconds is not None:
+        took += f" (estimated {duration_text(run.estimated_seconds)})"
+    return " · " + " · ".join([*parts, took])
 
 
 def _ratio(a: float, b: float) -> str:

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 from rnnshape.report import BenchTimes
 from rnnshape.spec import LayerSpec
 from rnnshape.spec.options import BenchRequest
-from rnnshape.torchrun.run import hx_of
-
-
-def _uses_cudnn(torch: Any, spec: LayerSpec, x: Any, device: str) -> bool | None:
-    """Whether torch dispatches this layer to cuDNN (its own rule); None off CUDA."""
-    if not device.startswith("cuda"):
-        return None
-    if spec.mode.is_cell:  # cells run torch's fused CUDA kernels, never cuDNN
-        return False
-    data = x.data if isinstance(x, torch.nn.utils.rnn.PackedSequence) else x
-    cudnn = torch.backends.cudnn
-    return bool(cudnn.enabled and cudnn.is_available() and cudnn.is_acceptable(data))
+from rnnshape.torchrun.passes import hx_of, pass_function
 
 
 def time_passes(
@@ -31,36 +21,22 @@ def time_passes(
     request: BenchRequest,
     device: str,
     progress: Callable[[int, int], None] | None,
+    backend: str | None = None,
 ) -> BenchTimes:
-    """Time ``request.runs`` passes after ``request.warmup`` untimed ones."""
+    """Time ``request.runs`` passes after ``request.warmup`` untimed ones; ``backend`` is the
+    kernel observed for this module (``cudnn`` ... ``native``)."""
     import time
-
-    from torch.nn.utils.rnn import PackedSequence
 
     hx = hx_of(spec, states)
     cuda = device.startswith("cuda")
     if request.backward:
         module.train()  # cuDNN's backward needs training mode; dropout then applies too
 
-    def loss_of(result: Any) -> Any:
-        if spec.mode.is_cell:  # the new states: h_1, or (h_1, c_1)
-            finals = result if isinstance(result, tuple) else (result,)
-            return sum((t.sum() for t in finals[1:]), finals[0].sum())
-        output = result[0]
-        if isinstance(output, PackedSequence):
-            output = output.data
-        return output.sum()
-
-    def once() -> None:
-        if request.backward:
-            module.zero_grad(set_to_none=True)
-            loss_of(module(x, hx)).backward()
-        else:
-            with torch.inference_mode():
-                module(x, hx)
+    once = pass_function(torch, module, spec, x, hx, request.backward)
 
     total = request.warmup + request.runs
     times: list[float] = []
+    runnable: list[int] = []
     for i in range(total):
         if cuda:
             start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
@@ -75,9 +51,47 @@ def time_passes(
             elapsed = (time.perf_counter() - began) * 1000.0
         if i >= request.warmup:
             times.append(elapsed)
+            if not cuda and len(runnable) < _RUNNABLE_SAMPLES:
+                seen = runnable_threads()
+                if seen is not None:
+                    runnable.append(seen)
         if progress is not None:
             progress(i + 1, total)
     module.eval()
+    # cuDNN ran exactly when it was observed (off CUDA: no such question).
+    cudnn = backend == "cudnn" if cuda else None
     return BenchTimes(
-        tuple(times), request.warmup, request.backward, device, _uses_cudnn(torch, spec, x, device)
+        tuple(times),
+        request.warmup,
+        request.backward,
+        device,
+        cudnn,
+        threads=None if cuda else int(torch.get_num_threads()),
+        runnable_most=_typical_most(runnable),
+        cores=os.cpu_count(),
     )
+
+
+# Reading /proc/stat costs ~30 µs: sampled after each of the first timed passes only.
+_RUNNABLE_SAMPLES = 50
+
+
+def runnable_threads() -> int | None:
+    """Threads runnable on the machine right now, this one included (Linux's
+    ``procs_running``); None where it cannot be read."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("procs_running"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _typical_most(samples: list[int]) -> int | None:
+    """The upper quartile of the samples: a load that lasted, not one passing spike."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    return ordered[(3 * (len(ordered) - 1)) // 4]

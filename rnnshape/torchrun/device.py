@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rnnshape.errors import SpecError, UsageError
-from rnnshape.formulas import LISTING_LIMIT, memory, parameter_count, run_memory_bytes
+from rnnshape.formulas import LISTING_LIMIT, memory, parameter_count
 from rnnshape.spec import Dtype, InputSpec, LayerSpec, check_device_name
 from rnnshape.text import human_bytes
 
@@ -66,10 +66,7 @@ def check_fits(
         )
     if free is None:
         return
-    need = run_memory_bytes(spec, inp, dtype)
-    if training:  # autograd's saved activations and one gradient per parameter
-        mem = memory(spec, inp, dtype)
-        need += mem.training_activation_bytes + mem.parameter_bytes
+    need = memory(spec, inp, dtype, device=device, training=training).peak_bytes
     if need > free * 0.9:
         raise UsageError(
             f"this run needs about {human_bytes(need)} ({spec.constructor()} at {dtype.value}) "
@@ -155,3 +152,71 @@ def check_device_fits(
             )
         if requested == "auto":
             check_fits(spec, inp, dtype, resolved, available_memory_bytes("cpu"), training)
+
+
+class PeakMeter:
+    """The memory a run adds at its peak: on CUDA ``torch.cuda.max_memory_allocated`` over
+    what was allocated at the start; on a CPU the process's high-water mark (``VmHWM``,
+    reset through ``/proc/self/clear_refs``) over its resident size at the start. None
+    where it cannot be told (no /proc, a high-water mark that cannot be reset)."""
+
+    def __init__(self, torch: Any, device: str) -> None:
+        self.torch, self.device = torch, device
+        self.base: int | None = None
+        if device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats(device)
+            self.base = int(torch.cuda.memory_allocated(device))
+        elif device == "cpu":
+            try:
+                with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+                    f.write("5")  # resets VmHWM to the current resident size
+                self.base = _status_bytes("VmRSS:")
+            except OSError:
+                self.base = None
+
+    def peak(self) -> int | None:
+        if self.base is None:
+            return None
+        if self.device.startswith("cuda"):
+            return max(int(self.torch.cuda.max_memory_allocated(self.device)) - self.base, 0)
+        try:
+            high = _status_bytes("VmHWM:")
+        except OSError:
+            return None
+        return max(high - self.base, 0) if high is not None else None
+
+
+def _status_bytes(key: str) -> int | None:
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+# Below this many FLOPs a time step and layer, torch's thread pool costs more than it gives:
+# on a busy 2-core machine a tiny LSTM took 92 ms a pass with two threads, 0.14 ms with one
+# (benchmarks/threads.py measures it).
+SMALL_STEP_FLOPS = 1 << 21
+
+
+@contextmanager
+def run_threads(torch: Any, spec: LayerSpec, inp: InputSpec, device: str) -> Iterator[None]:
+    """One intra-op thread for the run of a small layer on a CPU, unless the user chose a
+    thread count (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``); torch's own count otherwise.
+    Restored afterwards."""
+    from rnnshape.formulas import cost
+
+    chosen = any(os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
+    steps = 1 if spec.mode.is_cell else (max(inp.lengths) if inp.lengths else inp.seq or 1)
+    layers = 1 if spec.mode.is_cell else spec.num_layers
+    small = cost(spec, inp).flops < SMALL_STEP_FLOPS * steps * layers
+    before = int(torch.get_num_threads())
+    if device != "cpu" or chosen or not small or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,166 +1,176 @@
-"""How long a real run will take, told before it allocates anything.
+"""How long a real run will take, measured on the real module before the run starts.
 
-The model, per forward pass (deliberately a sum, so that it errs long rather than short):
+Two stages, each refusing a run above the limit before it costs the limit:
 
-    seconds = FLOPs / gemm_flops_per_s                   the exact cost at the device's pace
-            + steps · weight_bytes_per_step / bytes_per_s weights re-read at every time step
-            + steps · step_seconds                        a fixed cost per time step and layer
+1. **Before building** (formulas only): the run at the fastest pace any device of its kind
+   could go (``FASTEST``). Only a run that even this pace puts over the limit is refused
+   here, so this stage never refuses a run that would have fit.
+2. **After the memory guard and the build**: a probe of the real module on the real device at
+   the run's dtype. After a warm-up call it times a forward (or, for a backward bench,
+   forward + backward) over two short inputs of ``k`` and ``2k`` time steps, fits a fixed
+   cost plus a per-step slope, and extrapolates to the run's steps and passes. A cell is timed
+   over a few calls. Measuring the module itself covers what no model of a device can: oneDNN
+   or the plain kernels, cuDNN's fused persistent kernels, bf16 with or without hardware
+   support, a busy machine.
 
-where ``steps`` is the recurrence's sequential depth (time steps × layers × directions; 1 for
-a cell). The three rates are measured once per process, per device and dtype, by a tiny
-calibration on the device at hand (a 512³ matrix multiply, a 2048² matrix-vector product,
-an ``nn.LSTM(8, 8)`` over 128 steps: a few milliseconds on a CPU). Measuring in the run's
-dtype on the run's device covers what a table could not: oneDNN or the plain kernels on a
-CPU, bfloat16 with or without hardware support, CUDA. A whole run is building the module
-(parameters and inputs drawn at random: a few passes over their bytes), one verified forward
-pass and, with ``--bench``, the warm-up and timed passes (forward + backward counting
-``BACKWARD_FLOPS_FACTOR`` forward passes).
+A run that even the slowest device finishes within a second (``SLOWEST``) is not probed: it
+can be neither refused nor slow enough to need a spinner, and a probe would cost more than
+it saves.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from rnnshape.formulas import (
-    BACKWARD_FLOPS_FACTOR,
-    CALIBRATION_GEMM,
-    CALIBRATION_GEMV,
-    cost,
-    memory,
-)
+from rnnshape.formulas import BACKWARD_FLOPS_FACTOR, cost, memory
+from rnnshape.report import Probe
 from rnnshape.spec import Dtype, InputSpec, LayerSpec
 from rnnshape.spec.options import BenchRequest
-
-# The calibration matrix multiply (512³, big enough to use every core) and matrix-vector
-# product (a 2048² matrix, larger than most L2): sizes the memory estimate counts too.
-_GEMM = CALIBRATION_GEMM
-_GEMV = CALIBRATION_GEMV
-_STEPS = 128  # time steps of the calibration LSTM: enough to amortise one call's overhead
-_WARMUP = 2  # first calls set up kernels (oneDNN primitives, cuBLAS handles)
-_REPEATS = 5
-# Drawing random parameters and inputs costs a few passes over their bytes.
-_BUILD_PASSES = 4
-# A run's fixed cost: building the module, first-call kernel set-up.
-_FIXED_SECONDS = 0.05
-# Autograd records and replays every time step (the plain kernels, not oneDNN's fused
-# sequence): its per-step cost dwarfs the forward's (benchmarks/estimate.py).
-_BACKWARD_STEP_FACTOR = 400  # measured: ~1.5 ms a step on CPU vs ~4 µs forward
+from rnnshape.text import duration_text, short_count
 
 
-class Throughput(NamedTuple):
-    """The device's measured pace at one dtype."""
+class Pace(NamedTuple):
+    """A device's pace, as a bound: FLOP/s, bytes/s and seconds a sequential time step."""
 
-    flops_per_s: float  # a mid-size matrix multiply
-    bytes_per_s: float  # a matrix-vector product: the matrix streamed from memory
-    step_seconds: float  # one time step of a tiny LSTM: the fixed cost per step
-    device: str
-    dtype: str
+    flops_per_s: float
+    bytes_per_s: float
+    step_seconds: float
+
+
+# Faster than any device of the kind (the fastest CPUs reach tens of TFLOP/s with AMX; an
+# H200 about 1 PFLOP/s dense bf16): a run refused at this pace is refused everywhere.
+FASTEST = {
+    "cpu": Pace(2e14, 2e12, 5e-8),
+    "cuda": Pace(5e15, 5e13, 5e-8),
+    "mps": Pace(1e15, 1e13, 5e-8),
+}
+# Slower than any device (1 GFLOP/s, 1 GB/s, 1 ms a time step): a run under a second even
+# at this pace needs no probe.
+SLOWEST = Pace(1e9, 1e9, 1e-3)
+SLOWEST_SECONDS = 1.0
+
+# The probe: k is at most a sixteenth of the run's steps (so the probe costs under about
+# half a pass), at most _MAX_K, and small enough that the probe's calls, judged by the
+# warm-up call, spend at most _PROBE_SHARE of the limit.
+_MAX_K = 16
+_PROBE_SHARE = 0.05
+_REPEATS = 2  # timed calls per length, at least
+_WINDOW = 0.02  # seconds each length is timed for, at least (unless _MOST_CALLS came first)
+_MOST_CALLS = 64
 
 
 class RunEstimate(NamedTuple):
-    """The estimated wall time of a whole run, and the figures it came from."""
+    """The estimated wall time of the run after the probe: the input, the verified forward
+    pass and the bench's passes."""
 
     seconds: float
-    passes: float  # forward-pass equivalents: 1, plus the bench's (× 3 with backward)
-    pass_seconds: float
-    flops: int
-    throughput: Throughput
+    steps: int  # time steps of one pass (1 for a cell)
+    passes: int  # the verified pass plus the bench's warm-up and timed passes
+    probe: Probe | None  # None when the run needed none (under SLOWEST_SECONDS)
 
 
-_CALIBRATED: dict[tuple[str, str], Throughput] = {}
-
-# A pace slower than any device rnnshape runs on (1 GFLOP/s, 1 GB/s, 1 ms a time step): a run
-# estimated under a second even at this pace needs no measurement (it would cost more than
-# the run itself, ~35 ms), and can be neither refused nor slow enough for the spinner.
-SLOWEST_SECONDS = 1.0
-
-
-def slowest(device: str, dtype: Dtype) -> Throughput:
-    return Throughput(1e9, 1e9, 1e-3, device, dtype.value)
-
-
-def calibrate(torch: Any, device: str, dtype: Dtype, *, again: bool = False) -> Throughput:
-    """Measure the device's pace at ``dtype`` (once per process; a few milliseconds).
-
-    ``again`` measures once more and keeps, figure by figure, the faster of the two: a
-    busy machine only ever slows a measurement down, so before refusing a run the guard
-    makes sure a passing hiccup did not make the device look slow."""
-    key = (device, dtype.value)
-    if key not in _CALIBRATED:
-        _CALIBRATED[key] = _measure(torch, device, dtype)
-    elif again:
-        old, new = _CALIBRATED[key], _measure(torch, device, dtype)
-        _CALIBRATED[key] = old._replace(
-            flops_per_s=max(old.flops_per_s, new.flops_per_s),
-            bytes_per_s=max(old.bytes_per_s, new.bytes_per_s),
-            step_seconds=min(old.step_seconds, new.step_seconds),
-        )
-    return _CALIBRATED[key]
-
-
-def _measure(torch: Any, device: str, dtype: Dtype) -> Throughput:
-    import time
-
-    tdtype = getattr(torch, dtype.value)
-    cuda = device.startswith("cuda")
-
-    def timed(work: Any) -> float:
-        """The fastest of a few timed calls after untimed ones: the device's own pace, as
-        free of other programs' noise as a few milliseconds allow."""
-        for _ in range(_WARMUP):
-            work()
-        times = []
-        for _ in range(_REPEATS):
-            if cuda:
-                torch.cuda.synchronize(device)
-            began = time.perf_counter()
-            work()
-            if cuda:
-                torch.cuda.synchronize(device)
-            times.append(time.perf_counter() - began)
-        return max(min(times), 1e-9)
-
-    with torch.inference_mode():
-        g = torch.randn(_GEMM, _GEMM, device=device).to(tdtype)
-        gemm = timed(lambda: g @ g)
-        m = torch.randn(_GEMV, _GEMV, device=device).to(tdtype)
-        v = torch.randn(_GEMV, 1, device=device).to(tdtype)
-        gemv = timed(lambda: m @ v)
-        lstm = torch.nn.LSTM(8, 8, device=device, dtype=tdtype).eval()
-        x = torch.randn(_STEPS, 1, 8, device=device).to(tdtype)
-        steps = timed(lambda: lstm(x))
-    return Throughput(
-        flops_per_s=2 * _GEMM**3 / gemm,
-        bytes_per_s=_GEMV * _GEMV * dtype.itemsize / gemv,
-        step_seconds=steps / _STEPS,
-        device=device,
-        dtype=dtype.value,
-    )
-
-
-def sequential_steps(spec: LayerSpec, inp: InputSpec) -> int:
-    """Time steps that must run one after another: steps × layers × directions."""
+def time_steps(spec: LayerSpec, inp: InputSpec) -> int:
+    """The time steps one pass runs one after another (the longest sequence; 1 for a cell)."""
     if spec.mode.is_cell:
         return 1
-    length = max(inp.lengths) if inp.lengths is not None else (inp.seq or 1)
-    return length * spec.num_layers * spec.num_directions
+    return max(inp.lengths) if inp.lengths is not None else (inp.seq or 1)
 
 
-def weight_bytes_per_step(spec: LayerSpec, itemsize: int) -> int:
-    """The weights one time step of one layer and direction reads: W_ih, W_hh (and W_hr)."""
-    d = 1 if spec.mode.is_cell else spec.num_directions
-    widest_input = max(spec.input_size, d * spec.h_out)
-    rows = spec.gate_rows * (widest_input + spec.h_out) + spec.proj_size * spec.hidden_size
-    return rows * itemsize
+def bound_seconds(
+    spec: LayerSpec, inp: InputSpec, dtype: Dtype, pace: Pace, bench: BenchRequest | None
+) -> float:
+    """The run's time at a bounding pace: FLOPs, bytes drawn and sequential steps."""
+    steps = time_steps(spec, inp) * (1 if spec.mode.is_cell else spec.num_layers)
+    one = cost(spec, inp).flops / pace.flops_per_s + steps * pace.step_seconds
+    passes = 1.0
+    if bench is not None:
+        factor = BACKWARD_FLOPS_FACTOR if bench.backward else 1
+        passes += (bench.warmup + bench.runs) * factor
+    mem = memory(spec, inp, dtype)
+    fill = (mem.parameter_bytes + mem.input_bytes) / pace.bytes_per_s
+    return fill + passes * one
 
 
-def pass_seconds(spec: LayerSpec, inp: InputSpec, pace: Throughput, itemsize: int) -> float:
-    """The estimated time of one forward pass (see the module's docstring)."""
-    steps = sequential_steps(spec, inp)
-    return (
-        cost(spec, inp).flops / pace.flops_per_s
-        + steps * weight_bytes_per_step(spec, itemsize) / pace.bytes_per_s
-        + steps * pace.step_seconds
+def fastest(device: str) -> Pace:
+    return FASTEST["cuda" if device.startswith("cuda") else device if device in FASTEST else "cpu"]
+
+
+def probe_module(
+    torch: Any,
+    spec: LayerSpec,
+    make_call: Callable[[int], Callable[[], None]],
+    steps: int,
+    *,
+    backward: bool,
+    cuda: bool,
+    device: str,
+    limit: float | None,
+    fill_rate: Callable[[], float],
+) -> Probe:
+    """Time the real module (see the module docstring). ``make_call(k)`` draws an input of
+    ``k`` time steps and returns one pass over it; ``fill_rate()`` measures how fast
+    the device draws random tensors (bytes/s)."""
+    began = time.perf_counter()
+
+    def paced(call: Callable[[], None], least_calls: int) -> float:
+        """Seconds a call, averaged over at least ``least_calls`` calls and _WINDOW seconds:
+        a mean, not the fastest call, so that a busy machine's pace is the one measured."""
+        calls, start = 0, time.perf_counter()
+        while True:
+            call()
+            calls += 1
+            if cuda:
+                torch.cuda.synchronize(device)
+            spent = time.perf_counter() - start
+            if calls >= least_calls and (spent >= _WINDOW or calls >= _MOST_CALLS):
+                return max(spent / calls, 1e-9)
+
+    first = make_call(1)
+    started = time.perf_counter()
+    first()  # kernels, caches, oneDNN primitives: not part of the pace
+    if cuda:
+        torch.cuda.synchronize(device)
+    warm = time.perf_counter() - started
+    budget = _PROBE_SHARE * limit if limit is not None else float("inf")
+    if spec.mode.is_cell or warm > budget / 3:
+        # A cell's pass is one call; a step so slow that the fit would spend the limit is
+        # timed once more alone and charged whole to each step (fixed costs are then small).
+        once = paced(first, 1 if warm > budget / 3 else _REPEATS)
+        k = 1
+        short = long = once
+        fixed, slope = (once, 0.0) if spec.mode.is_cell else (0.0, once)
+    elif steps <= 2 * _MAX_K:  # short enough to time the whole pass itself
+        k = steps
+        whole = make_call(steps)
+        whole()  # a new shape: set-up, not pace
+        short = long = paced(whole, _REPEATS)
+        fixed, slope = short, 0.0
+    else:
+        k = max(1, min(_MAX_K, steps // 16))
+        while k > 1 and 3 * k * warm > budget:
+            k //= 2
+        short_call, long_call = make_call(k), make_call(2 * k)
+        short_call()  # a new shape: set-up, not pace
+        short = paced(short_call, _REPEATS)
+        long_call()
+        long = paced(long_call, _REPEATS)
+        slope = (long - short) / k
+        if slope <= 0:  # noise larger than k steps: charge every second to the steps
+            slope = long / (2 * k)
+        fixed = max(short - slope * k, 0.0)
+    two = not spec.mode.is_cell and long is not short
+    return Probe(
+        short_steps=k,
+        short_seconds=short,
+        long_steps=2 * k if two else k,
+        long_seconds=long,
+        fixed_seconds=fixed,
+        step_seconds=slope,
+        backward=backward,
+        fill_bytes_per_s=fill_rate(),
+        spent_seconds=time.perf_counter() - began,
     )
 
 
@@ -168,40 +178,50 @@ def estimate_run(
     spec: LayerSpec,
     inp: InputSpec,
     dtype: Dtype,
-    pace: Throughput,
-    bench: BenchRequest | None = None,
+    forward: Probe,
+    bench: BenchRequest | None,
+    backward: Probe | None = None,
 ) -> RunEstimate:
-    """The estimated wall time of building the module, one forward pass and the bench."""
-    one = pass_seconds(spec, inp, pace, dtype.itemsize)
-    passes = 1.0
-    total = one
+    """The run's wall time from the probes: drawing the input, the verified forward pass,
+    the bench's warm-up and timed passes (with ``backward``: the forward+backward probe's)."""
+    steps = time_steps(spec, inp)
+    passes = 1
+    seconds = memory(spec, inp, dtype).input_bytes / forward.fill_bytes_per_s
+    seconds += forward.pass_seconds(steps)
     if bench is not None:
         timed = bench.warmup + bench.runs
-        if bench.backward:
-            steps = sequential_steps(spec, inp) * pace.step_seconds
-            per_pass = BACKWARD_FLOPS_FACTOR * one + _BACKWARD_STEP_FACTOR * steps
-            passes += timed * BACKWARD_FLOPS_FACTOR
-        else:
-            per_pass = one
-            passes += timed
-        total += timed * per_pass
-    mem = memory(spec, inp, dtype)
-    build = _BUILD_PASSES * (mem.parameter_bytes + mem.input_bytes) / pace.bytes_per_s
-    return RunEstimate(
-        seconds=_FIXED_SECONDS + build + total,
-        passes=passes,
-        pass_seconds=one,
-        flops=cost(spec, inp).flops,
-        throughput=pace,
+        passes += timed
+        per_pass = (backward or forward).pass_seconds(steps)
+        seconds += timed * per_pass
+    return RunEstimate(seconds=seconds, steps=steps, passes=passes, probe=backward or forward)
+
+
+def refusal_text(estimate: RunEstimate, device: str, dtype: Dtype) -> str:
+    """What was measured and what follows: "16 steps took 0.9 ms and 32 steps 1.6 ms, so
+    50,000 steps × 23 passes ≈ 74 s"."""
+    p = estimate.probe
+    assert p is not None
+    what = "forward + backward" if p.backward else "forward"
+    passes = f" × {estimate.passes:,} passes" if estimate.passes > 1 else ""
+    if p.short_steps == p.long_steps:  # one length timed: the whole pass, a cell, a slow step
+        steps = "step" if p.short_steps == 1 else "steps"
+        measured = f"{p.short_steps:,} {steps} of {what} took {duration_text(p.short_seconds)}"
+        follows = f"{estimate.steps:,} step{'s' if estimate.steps != 1 else ''}{passes}"
+    else:
+        measured = (
+            f"{p.short_steps:,} steps of {what} took {duration_text(p.short_seconds)} and "
+            f"{p.long_steps:,} steps {duration_text(p.long_seconds)}"
+        )
+        follows = f"{estimate.steps:,} steps{passes}"
+    return (
+        f"measured on {device} at {dtype.value}: {measured}, so {follows} ≈ "
+        f"{duration_text(estimate.seconds)}"
     )
 
 
-def duration_text(seconds: float) -> str:
-    """``0.4 s``, ``12 s``, ``5.8 min``, ``2.1 h``."""
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+def bound_text(seconds: float, flops: int, device: str, pace: Pace) -> str:
+    return (
+        f"{short_count(flops)}FLOPs a pass would take {duration_text(seconds)} even at "
+        f"{short_count(int(pace.flops_per_s))}FLOP/s, faster than any {device.split(':')[0]} "
+        "device"
+    )

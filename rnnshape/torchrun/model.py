@@ -12,8 +12,15 @@ from typing import Any
 from rnnshape.errors import UsageError
 from rnnshape.spec import InputSpec, LayerSpec, Mode
 from rnnshape.torchrun.device import import_torch
-from rnnshape.torchrun.observe import input_spec_of, recurrent_mode, spec_of_module
-from rnnshape.torchrun.run import Observation, final_states, observation, observed_pass
+from rnnshape.torchrun.observe import input_spec_of
+from rnnshape.torchrun.passes import (
+    Observation,
+    final_states,
+    observation,
+    observed_pass,
+    recurrent_mode,
+    spec_of_module,
+)
 
 
 @dataclass(frozen=True)

@@ -5,39 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from rnnshape.errors import UsageError
-from rnnshape.spec import InputSpec, LayerSpec, Mode, make_input, make_spec
+from rnnshape.spec import InputSpec, LayerSpec, make_input
 from rnnshape.torchrun.device import import_torch, torch_warnings
-from rnnshape.torchrun.run import Observation, forward, initial_states, observation
-
-
-def recurrent_mode(module: Any) -> Mode | None:
-    """The family of a torch module if it is one of the six recurrent classes (or a subclass)."""
-    from torch import nn
-
-    for mode in Mode:
-        if isinstance(module, getattr(nn, mode.torch_class)):
-            return mode
-    return None
-
-
-def mode_of(module: Any) -> Mode:
-    """The family of a torch module, by the torch class it is an instance of."""
-    mode = recurrent_mode(module)
-    if mode is not None:
-        return mode
-    known = ", ".join(f"nn.{m.torch_class}" for m in Mode)
-    raise UsageError(f"{type(module).__name__} is not a recurrent module rnnshape knows ({known})")
-
-
-def module_config(module: Any) -> dict[str, object]:
-    """The torch kwargs of a module, read back from its attributes."""
-    return {name: getattr(module, name) for name in mode_of(module).kwargs}
-
-
-def spec_of_module(module: Any) -> LayerSpec:
-    """A validated spec describing an existing torch module."""
-    config = module_config(module)
-    return make_spec(mode_of(module), **config)
+from rnnshape.torchrun.passes import (
+    Observation,
+    forward,
+    initial_states,
+    observation,
+    spec_of_module,
+)
 
 
 def observe_module(

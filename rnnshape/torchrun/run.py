@@ -1,171 +1,58 @@
 """Build the layer, run one seeded forward pass and return what torch showed.
 
-Verification against the formulas happens in the pipeline; this module only observes.
+Before the run, the time guard (``estimate``) bounds it from the formulas, then probes the
+built module; the pass itself is observed (``passes``), its kernel named (``backend``) and its
+peak memory measured (``device.PeakMeter``). Verification against the formulas happens in the
+pipeline; this module only observes.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from rnnshape.errors import SpecError, UsageError
-from rnnshape.report import BenchTimes
-from rnnshape.spec import Dtype, InputSpec, LayerSpec
-from rnnshape.spec.options import BenchRequest, RunOptions
-from rnnshape.text import short_count
+from rnnshape.report import RunFigures
+from rnnshape.spec import InputSpec, LayerSpec
+from rnnshape.spec.options import RunOptions
+from rnnshape.text import duration_text
 from rnnshape.torchrun.device import (
+    PeakMeter,
     available_memory_bytes,
     check_device_fits,
     check_fits,
     import_torch,
     resolve_device,
+    run_threads,
     torch_warnings,
 )
 from rnnshape.torchrun.estimate import (
+    SLOWEST,
     SLOWEST_SECONDS,
     RunEstimate,
-    calibrate,
-    duration_text,
+    bound_seconds,
+    bound_text,
     estimate_run,
-    slowest,
+    fastest,
+    probe_module,
+    refusal_text,
+)
+from rnnshape.torchrun.passes import (
+    Observation,
+    forward,
+    hx_of,
+    initial_states,
+    make_input_tensor,
+    observation,
+    pass_function,
 )
 
-
-@dataclass(frozen=True)
-class ObservedTensor:
-    shape: tuple[int, ...]
-    dtype: str
-    device: str
-    batch_sizes: tuple[int, ...] | None = None
-
-
-@dataclass
-class Observation:
-    """What torch reported: the module's config, its parameters, the tensors of one pass."""
-
-    config: dict[str, object]
-    parameters: list[tuple[str, tuple[int, ...]]]
-    tensors: dict[str, ObservedTensor]
-    device: str
-    dtype: str
-    warnings: list[str] = field(default_factory=list)
-    bench: BenchTimes | None = None
-
-
-def dtype_name(t: Any) -> str:
-    return str(t.dtype).removeprefix("torch.")
-
-
-def observe_tensor(t: Any) -> ObservedTensor:
-    from torch.nn.utils.rnn import PackedSequence
-
-    if isinstance(t, PackedSequence):
-        return ObservedTensor(
-            tuple(t.data.shape),
-            dtype_name(t.data),
-            str(t.data.device),
-            tuple(int(b) for b in t.batch_sizes.tolist()),
-        )
-    return ObservedTensor(tuple(t.shape), dtype_name(t), str(t.device))
-
-
-def initial_states(spec: LayerSpec, inp: InputSpec, make: Callable[..., Any]) -> dict[str, Any]:
-    """``h_0`` (and ``c_0``) of the shapes the formulas give (torch validates them)."""
-    from rnnshape.formulas import tensor_shapes
-
-    shapes = {t.name: t.shape for t in tensor_shapes(spec, inp)}
-    return {f"{s}_0": make(shapes[f"{s}_0"]) for s in spec.mode.family.states}
-
-
-def hx_of(spec: LayerSpec, states: dict[str, Any]) -> Any:
-    """What forward takes as its second argument: ``h_0``, or the tuple ``(h_0, c_0)``."""
-    names = spec.mode.family.states
-    return tuple(states[f"{s}_0"] for s in names) if len(names) > 1 else states["h_0"]
-
-
-def forward(
-    torch: Any, module: Any, spec: LayerSpec, x: Any, states: dict[str, Any]
-) -> dict[str, ObservedTensor]:
-    """One pass under inference mode; every tensor in and out, by the formulas' names."""
-    with torch.inference_mode():
-        result = module(x, hx_of(spec, states))
-    return observed_pass(spec, x, states, result)
-
-
-def final_states(spec: LayerSpec, result: Any) -> dict[str, Any]:
-    """The states a pass returned, by name: ``h_n`` (``c_n``) for a layer, ``h_1`` for a cell."""
-    names = spec.mode.family.states
-    if spec.mode.is_cell:
-        finals, suffix = result, "_1"
-    else:
-        finals, suffix = result[1], "_n"
-    if len(names) == 1:
-        finals = (finals,)
-    return {f"{state}{suffix}": t for state, t in zip(names, finals, strict=True)}
-
-
-def observed_pass(
-    spec: LayerSpec, x: Any, states: dict[str, Any], result: Any
-) -> dict[str, ObservedTensor]:
-    """Every tensor in and out of one pass (``forward``'s result), by the formulas' names."""
-    seen = {"input": observe_tensor(x)}
-    seen.update({name: observe_tensor(t) for name, t in states.items()})
-    if not spec.mode.is_cell:
-        seen["output"] = observe_tensor(result[0])
-    seen.update({name: observe_tensor(t) for name, t in final_states(spec, result).items()})
-    return seen
-
-
-def observation(
-    module: Any, seen: dict[str, ObservedTensor], notes: list[str], bench: BenchTimes | None = None
-) -> Observation:
-    """What a pass showed: the module's config and parameters, the tensors, where it ran."""
-    from rnnshape.torchrun.observe import module_config
-
-    return Observation(
-        config=module_config(module),
-        parameters=[(n, tuple(p.shape)) for n, p in module.named_parameters()],
-        tensors=seen,
-        device=seen["input"].device,
-        dtype=seen["input"].dtype,
-        warnings=notes,
-        bench=bench,
-    )
-
-
-def check_time_fits(
-    torch: Any,
-    spec: LayerSpec,
-    inp: InputSpec,
-    dtype: Dtype,
-    device: str,
-    bench: BenchRequest | None,
-    max_seconds: float | None,
-) -> RunEstimate:
-    """Estimate the run's wall time; refuse it, before allocating, above ``max_seconds``.
-
-    A run that takes under a second even on the slowest device is not measured for."""
-    estimate = estimate_run(spec, inp, dtype, slowest(device, dtype), bench)
-    limit = SLOWEST_SECONDS if max_seconds is None else min(max_seconds, SLOWEST_SECONDS)
-    if estimate.seconds <= limit:
-        return estimate
-    pace = calibrate(torch, device, dtype)
-    estimate = estimate_run(spec, inp, dtype, pace, bench)
-    if max_seconds is not None and estimate.seconds > max_seconds:
-        pace = calibrate(torch, device, dtype, again=True)  # a refusal is worth a second look
-        estimate = estimate_run(spec, inp, dtype, pace, bench)
-    if max_seconds is not None and estimate.seconds > max_seconds:
-        what = "forward pass" if estimate.passes == 1 else f"{estimate.passes:g} forward passes"
-        raise SpecError(
-            "max_seconds",
-            f"{max_seconds:g}: this run would take about {duration_text(estimate.seconds)} "
-            f"(estimate: {what} of {short_count(estimate.flops)}FLOPs each, at the "
-            f"{short_count(int(pace.flops_per_s))}FLOP/s measured on {device} at {dtype.value}); "
-            "use {dry_run} for the same shapes and counts instantly, a smaller {seq} or "
-            "{batch}, or raise {max_seconds}",
-        )
-    return estimate
+# What a refused run can do instead (the front ends spell the names their own way).
+_INSTEAD = (
+    "use {dry_run} for the same shapes and counts instantly, a smaller {seq} or {batch}, "
+    "or raise {max_seconds}"
+)
 
 
 def _classify_failure(exc: Exception, spec: LayerSpec, dtype: str, device: str) -> Exception:
@@ -196,27 +83,37 @@ def run(
     pass; with ``options.bench``, then time repeated passes of the same module on the same
     input.
 
-    Before allocating, the run's time is estimated (``torchrun.estimate``): above
-    ``options.max_seconds`` it is refused; otherwise ``started`` receives the estimate in
-    seconds."""
-    device, dtype, seed, bench = options.device, options.dtype, options.seed, options.bench_request
-    training = options.training
+    Before anything is allocated the memory guard and the formulas' time bound may refuse
+    the run; after the build, a probe of the module may (``torchrun.estimate``). ``started``
+    receives the estimate in seconds as the run proper starts."""
+    device, dtype, bench, limit = (
+        options.device,
+        options.dtype,
+        options.bench_request,
+        options.max_seconds,
+    )
     if device in ("cpu", "mps"):
-        check_fits(spec, inp, dtype, device, available_memory_bytes(device), training)
+        check_fits(spec, inp, dtype, device, available_memory_bytes(device), options.training)
     notes: list[str] = []
     torch = import_torch(notes)
     resolved = resolve_device(torch, device)
-    check_device_fits(torch, spec, inp, dtype, device, resolved, training)
-    try:  # the calibration runs the dtype on the device first: its failures read the same
-        estimate = check_time_fits(torch, spec, inp, dtype, resolved, bench, options.max_seconds)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise _classify_failure(exc, spec, dtype.value, resolved) from exc
-    if started is not None:
-        started(estimate.seconds)
+    check_device_fits(torch, spec, inp, dtype, device, resolved, options.training)
+    at_best = bound_seconds(spec, inp, dtype, fastest(resolved), bench)
+    if limit is not None and at_best > limit:
+        from rnnshape.formulas import cost
+
+        pace = fastest(resolved)
+        raise SpecError(
+            "max_seconds",
+            f"{limit:g}: this run would take over {duration_text(at_best)}: "
+            f"{bound_text(at_best, cost(spec, inp).flops, resolved, pace)}; {_INSTEAD}",
+        )
+    at_worst = bound_seconds(spec, inp, dtype, SLOWEST, bench)
     tdtype = getattr(torch, dtype.value)
+    meter = PeakMeter(torch, resolved)
     try:
-        with torch_warnings(notes):
-            torch.manual_seed(seed)
+        with torch_warnings(notes), run_threads(torch, spec, inp, resolved):
+            torch.manual_seed(options.seed)
             cls = getattr(torch.nn, spec.mode.torch_class)
             module = cls(**spec.torch_kwargs(), device=resolved, dtype=tdtype).eval()
             if not spec.mode.is_cell and resolved.startswith("cuda"):
@@ -226,7 +123,22 @@ def run(
             def make(shape: tuple[int, ...]) -> Any:
                 return torch.randn(shape, dtype=tdtype, device=resolved)
 
-            x = _make_input(torch, spec, inp, make)
+            estimate = None
+            with _own_random_state(torch, resolved):  # the run's tensors stay as seeded
+                if at_worst > min(SLOWEST_SECONDS, limit if limit is not None else SLOWEST_SECONDS):
+                    estimate = _probe(torch, module, spec, inp, make, options, resolved)
+                    if limit is not None and estimate.seconds > limit:
+                        raise SpecError(
+                            "max_seconds",
+                            f"{limit:g}: this run would take about "
+                            f"{duration_text(estimate.seconds)} "
+                            f"({refusal_text(estimate, resolved, dtype)}); {_INSTEAD}",
+                        )
+                backend = _observe_backend(torch, module, spec, inp, make, options.training)
+            if started is not None:
+                started(estimate.seconds if estimate is not None else at_worst)
+            began = time.perf_counter()
+            x = make_input_tensor(torch, spec, inp, make)
             states = initial_states(spec, inp, make)
             seen = forward(torch, module, spec, x, states)
             timed = None
@@ -234,28 +146,121 @@ def run(
                 from rnnshape.torchrun.bench import time_passes
 
                 timed = time_passes(
-                    torch, module, spec, x, states, bench, seen["input"].device, progress
+                    torch, module, spec, x, states, bench, seen["input"].device, progress, backend
                 )
+            if resolved.startswith("cuda"):
+                torch.cuda.synchronize(resolved)
+            measured = time.perf_counter() - began
     except (RuntimeError, TypeError, ValueError) as exc:
         raise _classify_failure(exc, spec, dtype.value, resolved) from exc
-    return observation(module, seen, notes, timed)
-
-
-def _make_input(torch: Any, spec: LayerSpec, inp: InputSpec, make: Callable[..., Any]) -> Any:
-    """The tensor fed to forward: a padded batch, packed when ``lengths`` are given."""
-    from rnnshape.formulas import tensor_shapes
-
-    if inp.lengths is None:
-        return make(next(t.shape for t in tensor_shapes(spec, inp) if t.name == "input"))
-    from torch.nn.utils.rnn import pack_padded_sequence
-
-    longest, count = max(inp.lengths), len(inp.lengths)
-    padded = make(
-        (count, longest, spec.input_size) if spec.batch_first else (longest, count, spec.input_size)
+    figures = RunFigures(
+        estimated_seconds=estimate.seconds if estimate is not None else None,
+        measured_seconds=measured,
+        probe=estimate.probe if estimate is not None else None,
+        backend=backend,
     )
-    return pack_padded_sequence(
-        padded,
-        torch.tensor(inp.lengths, dtype=torch.int64),
-        batch_first=spec.batch_first,
-        enforce_sorted=False,
+    return observation(module, seen, notes, timed, figures, meter.peak())
+
+
+def _own_random_state(torch: Any, device: str) -> Any:
+    """Draws inside leave torch's random state as they found it (probe inputs are extra)."""
+    if device.startswith("cuda"):
+        index = torch.device(device).index
+        return torch.random.fork_rng(devices=[index if index is not None else 0])
+    return torch.random.fork_rng(devices=[])
+
+
+def _short_input(spec: LayerSpec, inp: InputSpec, steps: int) -> InputSpec:
+    """The run's input cut to its first ``steps`` time steps (packed lengths clipped)."""
+    if spec.mode.is_cell:
+        return inp
+    if inp.lengths is not None:
+        lengths = tuple(min(n, steps) for n in inp.lengths)
+        return inp._replace(seq=max(lengths), lengths=lengths)
+    return inp._replace(seq=steps)
+
+
+def _probe(
+    torch: Any,
+    module: Any,
+    spec: LayerSpec,
+    inp: InputSpec,
+    make: Callable[..., Any],
+    options: RunOptions,
+    device: str,
+) -> RunEstimate:
+    """Time the built module on short inputs and extrapolate to the whole run."""
+    from rnnshape.torchrun.estimate import time_steps
+
+    cuda = device.startswith("cuda")
+    steps = time_steps(spec, inp)
+
+    def caller(backward: bool) -> Callable[[int], Callable[[], None]]:
+        def make_call(k: int) -> Callable[[], None]:
+            short = _short_input(spec, inp, k)
+            x = make_input_tensor(torch, spec, short, make)
+            hx = hx_of(spec, initial_states(spec, short, make))
+            return pass_function(torch, module, spec, x, hx, backward)
+
+        return make_call
+
+    def fill_rate() -> float:
+        elements = 1 << 18
+        began = time.perf_counter()
+        make((elements,))
+        if cuda:
+            torch.cuda.synchronize(device)
+        return elements * options.dtype.itemsize / max(time.perf_counter() - began, 1e-9)
+
+    def probe(backward: bool) -> Any:
+        return probe_module(
+            torch,
+            spec,
+            caller(backward),
+            steps,
+            backward=backward,
+            cuda=cuda,
+            device=device,
+            limit=options.max_seconds,
+            fill_rate=fill_rate,
+        )
+
+    forward_probe = probe(False)
+    backward_probe = None
+    if options.training:
+        module.train()  # as the bench runs it: cuDNN's backward needs training mode
+        try:
+            backward_probe = probe(True)
+        finally:
+            module.zero_grad(set_to_none=True)
+            module.eval()
+    return estimate_run(
+        spec, inp, options.dtype, forward_probe, options.bench_request, backward_probe
     )
+
+
+def _observe_backend(
+    torch: Any,
+    module: Any,
+    spec: LayerSpec,
+    inp: InputSpec,
+    make: Callable[..., Any],
+    training: bool,
+) -> str | None:
+    """The kernel torch runs for this module and input, observed on a one-step input of the
+    same batch, dtype, device and packing (the choice does not depend on the length)."""
+    try:
+        from rnnshape.torchrun.backend import observe_backend
+    except ImportError:  # pragma: no cover - until the observer lands
+        return None
+    short = _short_input(spec, inp, 1)
+    x = make_input_tensor(torch, spec, short, make)
+    hx = hx_of(spec, initial_states(spec, short, make))
+    if training:
+        module.train()
+    try:
+        return observe_backend(torch, pass_function(torch, module, spec, x, hx, training))
+    finally:
+        if training:
+            module.zero_grad(set_to_none=True)
+            module.eval()
