@@ -159,8 +159,8 @@ def _keras_states(result: InferResult) -> list[dict[str, Any] | str]:
     states: list[dict[str, Any] | str] = []
     size = os.stat(result.file).st_size
     with open_keras(result.file, size) as keras:
-        cache: dict[str, np.ndarray] = {}
         for module in result.modules:
+            cache: dict[str, np.ndarray] = {}  # one module's datasets: memory stays per module
             layer = module.keras
             assert layer is not None
             shapes = _expected(module)

@@ -83,7 +83,8 @@ def save_state_dicts(path: str, tensors: Mapping[str, Any], *, fmt: str) -> None
         else:
             torch.save(state, temporary)
         with open(temporary, "rb+") as f:
-            os.fsync(f.fileno())
+            os.fsync(f.fileno())  # a full disk shows here at the latest, before the rename
+        os.chmod(temporary, _mode(target))
         os.replace(temporary, target)
     except BaseException:
         try:
@@ -91,3 +92,13 @@ def save_state_dicts(path: str, tensors: Mapping[str, Any], *, fmt: str) -> None
         except OSError:
             pass
         raise
+
+
+def _mode(target: Path) -> int:
+    """An existing file's mode, else 0o666 less the umask (as open() would create it)."""
+    try:
+        return os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
