@@ -252,3 +252,25 @@ def test_file_text_is_escaped(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stdout and "\u202e" not in done.stdout
     assert "\\x1b" in done.stdout and "[link=" in done.stdout
+
+
+def test_deflated_weights_entry_is_read_through_a_bounded_copy(tmp_path: Path) -> None:
+    files = keras_files(tmp_path)
+    path = tmp_path / "deflated.keras"
+    with zipfile.ZipFile(files["keras"]) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info), compress_type=zipfile.ZIP_DEFLATED)
+    plain = infer_checkpoint(str(files["keras"]))
+    deflated = infer_checkpoint(str(path))
+    assert [m.spec for m in deflated.modules] == [m.spec for m in plain.modules]
+    assert len(plain.modules) == 3
+
+
+def test_deflated_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        dst.writestr("config.json", b"{}")
+        dst.writestr("metadata.json", b"{}")
+        dst.writestr("model.weights.h5", b"\0" * (64 * 1024 * 1024))
+    assert path.stat().st_size < 200_000
+    assert_refused(path, "more than 1000x")
