@@ -61,9 +61,9 @@ def report_notes(spec: LayerSpec, inp: InputSpec) -> list[str]:
         notes.append("batch_first is ignored for unbatched input: torch reads it as (L, H_in)")
     elif layer and spec.batch_first:
         notes.append(
-            "batch_first=True changes input and output only: h_0/h_n"
-            + (" and c_0/c_n" if spec.mode.family.has_cell_state else "")
-            + " stay (D·num_layers, N, H_out)"
+            "batch_first=True changes input and output only: h_0/h_n stay "
+            "(D·num_layers, N, H_out)"
+            + (" and c_0/c_n (D·num_layers, N, H_cell)" if spec.mode.family.has_cell_state else "")
         )
     if inp.lengths is not None:
         notes.append(
@@ -83,13 +83,23 @@ def report_notes(spec: LayerSpec, inp: InputSpec) -> list[str]:
             "forward and reverse final states"
         )
     if "nonlinearity" in spec.mode.kwargs:
-        notes.append(f"nonlinearity={spec.nonlinearity!r} (print(module) does not show it)")
+        notes.append(_nonlinearity_note(spec))
     if layer and spec.dropout > 0 and spec.num_layers > 1:
         notes.append(
             f"dropout={spec.dropout} applies to the outputs of layers 0 to "
             f"{spec.num_layers - 2} in training mode; shapes are unchanged"
         )
     return notes
+
+
+def _nonlinearity_note(spec: LayerSpec) -> str:
+    """What ``print(module)`` says of the nonlinearity: torch's ``nn.RNN`` never shows it;
+    ``nn.RNNCell`` shows it when it is not the default ``tanh``."""
+    if not spec.mode.is_cell:
+        return f"nonlinearity={spec.nonlinearity!r} (print(module) does not show it)"
+    if spec.nonlinearity == "tanh":
+        return "nonlinearity='tanh', the default (print(module) shows it only when it is 'relu')"
+    return f"nonlinearity={spec.nonlinearity!r} (print(module) shows it, as nonlinearity=relu)"
 
 
 def explanation_notes(spec: LayerSpec, inp: InputSpec) -> list[str]:
