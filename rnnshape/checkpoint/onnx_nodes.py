@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import ChainMap
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING, NamedTuple
 
 from rnnshape.errors import SpecError
@@ -156,7 +157,9 @@ def _value_types(graph: onnx.GraphProto) -> dict[str, ValueType]:
     import onnx
 
     found: dict[str, ValueType] = {}
-    for info in (*graph.value_info, *graph.input, *graph.output):
+    # One at a time (chain, not a tuple): a wrapper object per value would cost more than
+    # the parsed graph itself.
+    for info in chain(graph.value_info, graph.input, graph.output):
         if info.type.HasField("tensor_type"):
             tensor = info.type.tensor_type
             dims: Dims | None = None

@@ -37,12 +37,13 @@ if TYPE_CHECKING:
 # A tensor message at most this long keeps its data (shape inference may read it).
 COPY_WHOLE = 64 * 1024
 # What the parsed graph costs, as counted while walking: each message (protobuf's object
-# and the readers' Python objects), each other field, each value of a packed list, each
-# byte kept. Measured with protobuf's upb backend (tests/test_onnx_bounds.py holds the
-# estimate to measurement): an empty node costs ~160 bytes, a string ~45, an int64 8.
-MESSAGE_COST = 400
-FIELD_COST = 100
-PACKED_COST = 16
+# and the readers' Python objects), each other field, each value of a packed list (8 bytes
+# in protobuf, a list item and an int object in Python), each byte kept. Measured with
+# protobuf's upb backend (tests/test_onnx_bounds.py holds the estimate to measurement): an
+# empty node costs ~125 bytes, an empty string ~35, a Dimension ~55.
+MESSAGE_COST = 160
+FIELD_COST = 40
+PACKED_COST = 40
 # The graph may cost this much plus 16 times the file's size; beyond, the file is refused.
 BASE_BUDGET = 64 * 1024 * 1024
 BUDGET_PER_BYTE = 16
@@ -92,7 +93,7 @@ _ELEMENT_BITS = {
     14: 64, 15: 128, 16: 16, 17: 8, 18: 8, 19: 8, 20: 8, 21: 4, 22: 4, 23: 4, 24: 8,
 }  # fmt: skip
 _COMPLEX = frozenset({14, 15})  # two typed values per element
-_STRING = 8
+_DROP = "drop"  # a field the schema does not keep
 
 ONNX_EXTRA = "pip install 'rnnshape[onnx]'"
 
@@ -135,9 +136,11 @@ def read_graph_only(path: str) -> GraphOnly:
         view = memoryview(data)
         try:
             walk = _Walk(view, path, memory_budget(len(view)))
-            pieces = walk.message(0, len(view), "model", 0)
+            walk.charge(MESSAGE_COST)
+            pieces = walk.message(0, len(view), "model", 0) or [(0, len(view))]
             stripped = b"".join(view[p[0] : p[1]] if isinstance(p, tuple) else p for p in pieces)
             del pieces
+            walk.charge(len(stripped))
         finally:
             view.release()
     try:
@@ -186,63 +189,85 @@ class _Walk:
                 return value, pos
             shift += 7
 
-    def message(self, start: int, end: int, kind: str, depth: int) -> list[Piece]:
-        """The kept fields of ``buf[start:end]``, a message of ``kind``, as pieces."""
+    def message(self, start: int, end: int, kind: str, depth: int) -> list[Piece] | None:
+        """The kept fields of ``buf[start:end]``, a message of ``kind``, as pieces; None when
+        every field is kept (the message as it is).
+
+        Written for speed (a field is a few bytes, a file millions of them): one-byte tags and
+        lengths are read inline, and a message with nothing left out builds no list."""
         if depth > _MAX_NESTING:
             raise CheckpointError(f"{self.path}: messages nested more than {_MAX_NESTING} deep")
-        self.charge(MESSAGE_COST + (end - start))
+        buf = self.buf
         schema = _SCHEMA[kind]
         tensor = _TensorFacts() if kind == "tensor" else None
         drop_data = tensor is not None and end - start > COPY_WHOLE
-        pieces: list[Piece] = []
+        pieces: list[Piece] | None = None  # made at the first field left out
+        kept = start  # the fields from here to field_start are kept as they are
         fields = 0
         pos = start
         while pos < end:
             field_start = pos
-            tag, pos = self.varint(pos, end)
-            field, wire = tag >> 3, tag & 7
+            tag = buf[pos]
+            if tag < 0x80:
+                pos += 1
+            else:
+                tag, pos = self.varint(pos, end)
+            wire = tag & 7
             length_at = body = pos
-            if wire == 0:
+            if wire == 2:
+                value = buf[pos] if pos < end else 0x80
+                if value < 0x80:
+                    body = pos + 1
+                else:
+                    value, body = self.varint(pos, end)
+                pos = body + value
+            elif wire == 0:
                 value, pos = self.varint(pos, end)
             elif wire == 1:
                 value, pos = 0, pos + 8
             elif wire == 5:
                 value, pos = 0, pos + 4
-            elif wire == 2:
-                value, body = self.varint(pos, end)
-                pos = body + value
             else:
                 raise self.fail(f"wire type {wire} at byte {field_start}")
             if pos > end:
                 raise self.fail(f"truncated at byte {end}")
             fields += 1
-            if fields & 0xFFF == 0:  # charged as it goes: a tensor's dims are counted below
-                self.charge(FIELD_COST * 0x1000)
+            field = tag >> 3
             if tensor is not None:
                 tensor.note(self, field, wire, value, body, pos)
-            if field not in schema or (drop_data and field in _TENSOR_DATA):
-                continue
-            inner = schema[field]
+            inner = schema.get(field, _DROP)
             if inner is None:
                 if wire == 2 and (kind, field) in _PACKED:
-                    self.charge(
-                        PACKED_COST * _packed_values(self.buf, body, pos, _PACKED[kind, field])
-                    )
-                _extend(pieces, (field_start, pos))
-                continue
-            if wire != 2:
-                raise self.fail(f"field {field} of a {kind} message is not a message")
-            sub = self.message(body, pos, inner, depth + 1)
-            size = _size(sub)
-            if size == pos - body:  # nothing left out: the field as it is
-                _extend(pieces, (field_start, pos))
-            else:
-                _extend(pieces, bytes(self.buf[field_start:length_at]) + _encode_varint(size))
+                    self.charge(PACKED_COST * _packed_values(buf, body, pos, _PACKED[kind, field]))
+                if not (drop_data and field in _TENSOR_DATA):
+                    continue
+            elif inner is not _DROP:
+                if wire != 2:
+                    raise self.fail(f"field {field} of a {kind} message is not a message")
+                self.charge(MESSAGE_COST)
+                sub = self.message(body, pos, inner, depth + 1)
+                if sub is None:
+                    continue
+                if pieces is None:
+                    pieces = []
+                _extend(pieces, (kept, field_start))
+                header = bytes(buf[field_start:length_at]) + _encode_varint(_size(sub))
+                pieces.append(header)
                 for piece in sub:
                     _extend(pieces, piece)
-        self.charge(FIELD_COST * (fields & 0xFFF))
+                kept = pos
+                continue
+            # A field left out: what came before it is kept.
+            if pieces is None:
+                pieces = []
+            _extend(pieces, (kept, field_start))
+            kept = pos
+        self.charge(FIELD_COST * fields)
         if tensor is not None:
             tensor.check(self)
+        if pieces is None:
+            return None
+        _extend(pieces, (kept, end))
         return pieces
 
 
@@ -380,6 +405,8 @@ _VARINT_ENDS = bytes(range(0x80))  # a varint's last byte is below 0x80
 
 def _extend(pieces: list[Piece], piece: Piece) -> None:
     """Append ``piece``, merging a span into the span before it when they touch."""
+    if isinstance(piece, tuple) and piece[0] == piece[1]:
+        return
     if pieces and isinstance(piece, tuple):
         last = pieces[-1]
         if isinstance(last, tuple) and last[1] == piece[0]:
