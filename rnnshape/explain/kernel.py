@@ -24,7 +24,7 @@ flags from ``/proc/cpuinfo`` and marks the choice as predicted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -58,11 +58,7 @@ KERNEL_WARNING_EXPLANATIONS: dict[str, str] = {
     ),
 }
 
-_CELL_OPS = {
-    Mode.LSTM_CELL: "lstm_cell",
-    Mode.GRU_CELL: "gru_cell",
-    Mode.RNN_CELL: "rnn_tanh_cell / rnn_relu_cell",
-}
+_CELL_OPS = {Mode.LSTM_CELL: "lstm_cell", Mode.GRU_CELL: "gru_cell"}  # RNNCell: by nonlinearity
 _CUDNN_DTYPES = (Dtype.FLOAT16, Dtype.FLOAT32, Dtype.FLOAT64)
 _CUDNN_BF16_VERSION = 91300  # supportsBFloat16RNNWithCuDNN: CUDNN_VERSION >= 91300
 _CUDNN_BF16_CAPABILITY = 8  # ... and compute capability major >= 8
@@ -112,7 +108,7 @@ def predict_backend(
     if kind == "auto":
         kind = "cpu"
         notes.append("--device auto picks a GPU at run time where there is one: predicted for cpu")
-    switches = _Switches(facts, kind)
+    switches = _Switches(facts)
     if spec.mode.is_cell:
         backend, rule = _cell(spec, kind)
     elif kind == "cuda":
@@ -133,11 +129,10 @@ def predict_backend(
 class _Switches:
     """torch's run-time switches: from ``facts`` where given, else torch's defaults."""
 
-    def __init__(self, facts: Mapping[str, object] | None, kind: str) -> None:
+    def __init__(self, facts: Mapping[str, object] | None) -> None:
         self.facts = facts
         self.predicted = facts is None
         self.read_cpuinfo = False
-        self.kind = kind
 
     def get(self, key: str, default: object) -> object:
         if self.facts is None:
@@ -148,21 +143,19 @@ class _Switches:
     def flag(self, key: str, default: bool) -> bool:
         return bool(self.get(key, default))
 
-    def cpu_check(self, key: str, flags_pass: bool | None) -> bool | None:
+    def cpu_check(self, key: str, flags_pass: Callable[[], bool | None]) -> bool | None:
         """A oneDNN device check: torch's answer, else the CPU's flags (None: unknown)."""
         if self.facts is not None and self.facts.get(key) is not None:
             return bool(self.facts[key])
         self.read_cpuinfo = True
-        return flags_pass
+        return flags_pass()
 
 
 def _cell(spec: LayerSpec, kind: str) -> tuple[str, str]:
-    op = _CELL_OPS[spec.mode]
-    fused = (
-        " (on CUDA the element-wise step is one _thnn_fused_*_cell kernel)"
-        if kind == "cuda"
-        else ""
-    )
+    op = _CELL_OPS.get(spec.mode, f"rnn_{spec.nonlinearity}_cell")
+    fused = ""
+    if kind == "cuda" and spec.mode is not Mode.RNN_CELL:
+        fused = f" (on CUDA the element-wise step is one _thnn_fused_{op} kernel)"
     return "native", (
         f"nn.{spec.mode.torch_class} calls aten::{op}, which no library kernel takes: "
         f"two matmuls and the element-wise step, one time step per call{fused}."
@@ -204,7 +197,7 @@ def _cpu(
             "the plain per-step kernels."
         )
     if dtype is Dtype.BFLOAT16:
-        passes = switches.cpu_check("mkldnn_bf16_supported", _cpu_passes_bf16())
+        passes = switches.cpu_check("mkldnn_bf16_supported", _cpu_passes_bf16)
         if passes is False:
             return "native", (
                 "ATen's use_mkldnn takes bfloat16 only where the CPU passes oneDNN's bf16 "
@@ -221,7 +214,7 @@ def _cpu(
                 "ATen's use_mkldnn takes float16 only with autograd off: a training pass "
                 "(forward+backward) runs the plain per-step kernels."
             )
-        passes = switches.cpu_check("mkldnn_fp16_supported", _cpu_passes_fp16())
+        passes = switches.cpu_check("mkldnn_fp16_supported", _cpu_passes_fp16)
         if passes is False:
             return "native", (
                 "ATen's use_mkldnn takes float16 only where the CPU passes oneDNN's fp16 check "
@@ -259,9 +252,10 @@ def _cuda(
     spec: LayerSpec, inp: InputSpec, dtype: Dtype, switches: _Switches, notes: list[str]
 ) -> tuple[str, str]:
     cls = f"nn.{spec.mode.torch_class}"
-    plain = "the plain per-step kernels (two matmuls and _thnn_fused_*_cell a step)"
-    if spec.mode is not Mode.LSTM:
-        plain = "the plain per-step kernels (matmuls and the element-wise step)"
+    plain = "the plain per-step kernels (two matmuls and an activation each step)"
+    if spec.mode is not Mode.RNN:
+        fused = f"_thnn_fused_{spec.mode.value}_cell"
+        plain = f"the plain per-step kernels (two matmuls and {fused} each step)"
     if not switches.flag("cudnn_enabled", True):
         return "native", (
             "torch.backends.cudnn.enabled is False, so ATen's use_cudnn (cudnn_is_acceptable) "
