@@ -14,7 +14,7 @@ from itertools import islice
 from rnnshape.text import one_line, shorten
 
 from .model import TensorInfo
-from .pickle_records import FileDict, Placeholder, ScriptObject, SkippedData
+from .pickle_records import FileDict, Placeholder, ScriptObject, SkippedData, Storage
 
 REPR_CHARS = 80  # a value quoted in a message
 TEXT_CHARS = 200  # a name (a tensor's, a storage key, a global) quoted in a message
@@ -90,6 +90,8 @@ def _describe(x: object) -> str:
         return f"<{file_str(x.torch_class, 60)} object>"
     if isinstance(x, TensorInfo):
         return f"<tensor {x.dtype} {x.shape}>"
+    if isinstance(x, Storage):
+        return f"<storage record {file_str(x.key, 40)}>"
     if isinstance(x, SkippedData):
         return f"<{x.kind} of {x.size:,} bytes>"
     if isinstance(x, type) and issubclass(x, Placeholder):
