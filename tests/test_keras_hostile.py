@@ -274,3 +274,20 @@ def test_deflated_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
         dst.writestr("model.weights.h5", b"\0" * (64 * 1024 * 1024))
     assert path.stat().st_size < 200_000
     assert_refused(path, "more than 1000x")
+
+
+def test_a_flood_of_weight_names_is_bounded(tmp_path: Path) -> None:
+    """150,000 weight names in one layer (no datasets behind them): one bounded answer."""
+    path = tmp_path / "flood.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [b"layer"]
+        group = f.create_group("layer")
+        names = [
+            f"p{i}/{'forward_' if i % 2 else ''}x/recurrent_kernel:0".encode()
+            for i in range(150_000)
+        ]
+        for k in range(0, len(names), 2000):  # Keras 2 splits what HDF5's header cannot hold
+            group.attrs[f"weight_names{k // 2000}"] = names[k : k + 2000]
+    done = run_bounded("infer", str(path), timeout=60)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.stderr.startswith(("warning: ", "error: ")), done.stderr[:2000]

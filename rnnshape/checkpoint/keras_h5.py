@@ -165,16 +165,34 @@ class KerasFile:
         return value if isinstance(value, str) else None
 
     def names_attribute(self, obj: h5py.HLObject, name: str) -> list[str] | None:
-        """A list-of-strings attribute (``layer_names``, ``weight_names``), or None."""
-        value = self.attribute(obj, name)
-        if value is None:
+        """A list-of-strings attribute (``layer_names``, ``weight_names``), or None.
+
+        Keras 2 splits one larger than HDF5's 64 KiB header limit into ``name0``,
+        ``name1``, ... (``save_attributes_to_hdf5_group``); they are joined back, within the
+        same byte cap as one attribute."""
+        chunks = [name] if name in obj.attrs else []
+        if not chunks:
+            while f"{name}{len(chunks)}" in obj.attrs and len(chunks) < len(obj.attrs):
+                chunks.append(f"{name}{len(chunks)}")
+        if not chunks:
             return None
-        items = value.tolist() if hasattr(value, "tolist") else value
-        if not isinstance(items, list):
-            return None
-        return [
-            i.decode("utf-8", errors="replace") if isinstance(i, bytes) else str(i) for i in items
-        ]
+        out: list[str] = []
+        total = 0
+        for chunk in chunks:
+            value = self.attribute(obj, chunk)
+            items = value.tolist() if hasattr(value, "tolist") else value
+            if not isinstance(items, list):
+                return None
+            total += sum(len(i) for i in items if isinstance(i, (bytes, str)))
+            if total > MAX_ATTRIBUTE_BYTES:
+                raise CheckpointError(
+                    f"{self.path}: attribute {name!r} holds more than {MAX_ATTRIBUTE_BYTES:,} bytes"
+                )
+            out += [
+                i.decode("utf-8", errors="replace") if isinstance(i, bytes) else str(i)
+                for i in items
+            ]
+        return out
 
     # -- datasets -----------------------------------------------------------------------
     def dataset(self, group: h5py.Group, name: str) -> Dataset | None:

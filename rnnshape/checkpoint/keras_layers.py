@@ -348,8 +348,9 @@ def _keras3_unclaimed(keras: KerasFile, claimed: set[str]) -> list[_Found]:
     found: list[_Found] = []
     taken = set(claimed)
     for path, _group in keras.walk():
-        if any(path == c or path.startswith(c + "/") for c in taken):
-            continue
+        parts = path.split("/")
+        if any("/".join(parts[:n]) in taken for n in range(1, len(parts) + 1)):
+            continue  # inside a layer already found (depth is bounded: no pairwise search)
         sides = [
             keras.group(f"{path}/{side}/cell/vars") for side in ("forward_layer", "backward_layer")
         ]
@@ -376,16 +377,15 @@ def _legacy_layers(keras: KerasFile) -> list[_Found]:
     names = keras.names_attribute(root, "layer_names") or []
     layers = _sublayers(keras.config) if keras.config is not None else None
     entries = {_name(e, ""): e for e in layers or []}
+    positions = {id(e): i for i, e in enumerate(layers or [])}
     found: list[_Found] = []
-    position = -1
     for name in names:
         group = keras.group(f"{root.name.strip('/')}/{name}" if root.name != "/" else name)
         if group is None:
             continue
         weight_names = keras.names_attribute(group, "weight_names") or []
         entry = entries.get(name)
-        if layers is not None:
-            position = next((i for i, e in enumerate(layers) if e is entry), -1)
+        position = positions.get(id(entry), -1) if entry is not None else -1
         found += _legacy_layer(keras, group, name, name, weight_names, entry, 0, position)
     return found
 
@@ -408,12 +408,19 @@ def _legacy_layer(
         return _legacy_unconfigured(keras, group, prefix, weight_names)
     sub = _sublayers(entry)
     if sub is not None:
+        # Each sublayer's weights are named after it: first by the first component, else by
+        # any component (indexed once: no search per sublayer).
+        by_first: dict[str, list[str]] = {}
+        by_part: dict[str, list[str]] = {}
+        for w in weight_names:
+            components = w.split("/")[:-1]
+            by_first.setdefault(components[0] if components else "", []).append(w)
+            for part in dict.fromkeys(components):
+                by_part.setdefault(part, []).append(w)
         found: list[_Found] = []
         for child in sub:
             child_name = _name(child, "")
-            mine = [w for w in weight_names if w.split("/", 1)[0] == child_name]
-            if not mine:
-                mine = [w for w in weight_names if child_name in w.split("/")[:-1]]
+            mine = by_first.get(child_name) or by_part.get(child_name, [])
             found += _legacy_layer(
                 keras, group, _join(prefix, child_name), child_name, mine, child, depth + 1, -1
             )
@@ -467,31 +474,26 @@ def _legacy_unconfigured(
         role = leaf.split(":")[0]
         if role in ("kernel", "recurrent_kernel", "bias"):
             by_parent.setdefault(parent, {})[role] = keras.dataset(group, w)
-    found: list[_Found] = []
+    pairs: list[tuple[str, list[tuple[Dataset | None, Dataset | None, Dataset | None]]]] = []
     done: set[str] = set()
     for parent, roles in by_parent.items():
         if parent in done or "recurrent_kernel" not in roles:
             continue
         triple = (roles.get("kernel"), roles.get("recurrent_kernel"), roles.get("bias"))
         parts = parent.split("/")
-        backward = next(
-            (
-                p
-                for p in by_parent
-                if p not in done and p != parent and _swap_direction(parts) == p.split("/")
-            ),
-            None,
-        )
-        name = prefix if len(by_parent) <= 2 else _join(prefix, parts[0])
-        if backward is not None:
-            other = by_parent[backward]
-            done.update({parent, backward})
+        swapped = "/".join(_swap_direction(parts))  # a dict lookup: no pairwise search
+        if swapped != parent and swapped in by_parent and swapped not in done:
+            other = by_parent[swapped]
+            done.update({parent, swapped})
             reverse = (other.get("kernel"), other.get("recurrent_kernel"), other.get("bias"))
-            found.append(_Found(name, group.name.strip("/"), [triple, reverse]))
+            pairs.append((parts[0], [triple, reverse]))
         elif not any(p.startswith("backward_") for p in parts):
             done.add(parent)
-            found.append(_Found(name, group.name.strip("/"), [triple]))
-    return found
+            pairs.append((parts[0], [triple]))
+    where = group.name.strip("/")
+    if len(pairs) == 1:  # the layer's own weights: named after its group
+        return [_Found(prefix, where, pairs[0][1])]
+    return [_Found(_join(prefix, first), where, directions) for first, directions in pairs]
 
 
 def _swap_direction(parts: list[str]) -> list[str]:
