@@ -706,3 +706,21 @@ def test_legacy_functional_stack_follows_inbound_nodes(tmp_path: Path) -> None:
     by_name = {m["prefix"]: m for m in doc["modules"]}
     assert by_name["a"]["keras"]["stack"]["layers"] == ["a", "b"]
     assert "stack" not in by_name["b"]["keras"] and "stack" not in by_name["c"]["keras"]
+
+
+def test_bidirectional_with_mismatched_or_reversed_layers_is_a_problem(tmp_path: Path) -> None:
+    mismatched = L.Bidirectional(
+        L.LSTM(3, return_sequences=True),
+        backward_layer=L.LSTM(3, return_sequences=True, go_backwards=True, activation="relu"),
+    )
+    path = tmp_path / "m.keras"
+    single(mismatched).save(path)
+    (problem,) = infer_json(path, code=1)["problems"]
+    assert "backward_layer activation='relu'" in problem["message"]
+    path = tmp_path / "r.keras"
+    reversed_pair = L.Bidirectional(
+        L.GRU(3, go_backwards=True), backward_layer=L.GRU(3, go_backwards=False)
+    )
+    single(reversed_pair).save(path)
+    (problem,) = infer_json(path, code=1)["problems"]
+    assert "go_backwards=True on the layer a Bidirectional wraps" in problem["message"]

@@ -705,6 +705,18 @@ def _not_equivalent(
             messages.append(
                 f"recurrent_activation={recurrent_activation!r}: {torch_class} uses sigmoid"
             )
+    if directions == 2 and options.get("go_backwards"):
+        messages.append(
+            "go_backwards=True on the layer a Bidirectional wraps: its forward direction reads "
+            f"the sequence reversed, which {torch_class}(bidirectional=True) never does"
+        )
+    backward = _config(wrapper.get("backward_layer")) if wrapper else {}
+    for key in ("units", "activation", "recurrent_activation", "use_bias", "reset_after"):
+        if key in backward and key in options and backward[key] != options[key]:
+            messages.append(
+                f"backward_layer {key}={backward[key]!r}, but the forward layer has "
+                f"{options[key]!r}: {torch_class} runs one configuration in both directions"
+            )
     if directions == 1 and options.get("go_backwards"):
         messages.append(
             f"go_backwards=True: the layer reads the sequence reversed and returns it "
