@@ -66,7 +66,7 @@ def _read_legacy(path: str, f: IO[bytes], size: int) -> Checkpoint:
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise CheckpointError(f"{path}: corrupt checkpoint: invalid storage list")
     _check_legacy_storages(path, f, size, keys, storages, little)
-    return scan(path, CheckpointFormat.TORCH, obj)
+    return scan(path, CheckpointFormat.TORCH, obj, size)
 
 
 def _check_legacy_storages(

@@ -14,7 +14,14 @@ from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
 from .file_text import file_repr, file_str
-from .model import Checkpoint, CheckpointFormat, SkippedObject, StateDict, TensorInfo
+from .model import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointFormat,
+    SkippedObject,
+    StateDict,
+    TensorInfo,
+)
 from .pickle_records import FileDict, Placeholder
 
 MAX_SEARCH_DEPTH = 1000  # containers nested deeper are not searched, and that is said
@@ -55,11 +62,50 @@ def _container(node: _Path | None) -> str | None:
     return node.text() if node is not None else None
 
 
+# A pickle may name one long string many times through its memo: the names of the tensors
+# found (and their containers) may add up to this many characters per byte of the file.
+TEXT_PER_BYTE = 16
+
+
+class TextBudget:
+    """Characters of names the readers may build for a file: ``TEXT_PER_BYTE`` per byte."""
+
+    def __init__(self, size: int) -> None:
+        self.left = TEXT_PER_BYTE * size + 2**20
+
+    def spend(self, chars: int) -> None:
+        self.left -= chars
+        if self.left < 0:
+            raise TooMuchText
+
+
+class TooMuchText(Exception):
+    """The names a file's objects describe add up to more text than the budget."""
+
+
+def too_much_text(path: str) -> CheckpointError:
+    return CheckpointError(
+        f"{path}: refused: the names of its tensors add up to more than {TEXT_PER_BYTE} "
+        "characters per byte of the file (the pickle repeats long names through its memo)"
+    )
+
+
 class _Walk:
-    def __init__(self) -> None:
+    def __init__(self, budget: TextBudget | None = None) -> None:
         self.seen: set[int] = set()
         self.skipped: Counter[str] = Counter()
         self.unsearched: list[tuple[str | None, str]] = []
+        self.budget = budget or TextBudget(2**40)
+
+    def _found(
+        self,
+        node: _Path | None,
+        tensors: dict[str, TensorInfo],
+        known: dict[str, dict[str, object]] | None = None,
+    ) -> StateDict:
+        """A state dict found, its names paid for (each key once per dict it is in)."""
+        self.budget.spend(sum(map(len, tensors)) + (node.length if node is not None else 0))
+        return StateDict(_container(node), tensors, known or {})
 
     def _stop(self, node: _Path | None, why: str) -> None:
         if len(self.unsearched) < MAX_UNSEARCHED:
@@ -91,7 +137,7 @@ class _Walk:
                 if all(isinstance(obj.attribute(k), Mapping) for k in _MODULE_STATE):
                     tensors, known = self._module_tensors(obj, node)
                     if tensors:
-                        yield StateDict(_container(node), tensors, known)
+                        yield self._found(node, tensors, known=known)
                     continue
                 for part in obj.state_parts():
                     if id(part) not in self.seen:  # shared by many: walked once
@@ -106,7 +152,7 @@ class _Walk:
                     k: v for k, v in pairs if isinstance(k, str) and isinstance(v, TensorInfo)
                 }
                 if tensors:
-                    yield StateDict(_container(node), tensors)
+                    yield self._found(node, tensors)
                 children += [
                     (value, _child_path(node, key), depth + 1, inside)
                     for key, value in pairs
@@ -136,6 +182,7 @@ class _Walk:
                 if isinstance(store, Mapping):
                     for name, value in store.items():
                         if isinstance(name, str) and isinstance(value, TensorInfo):
+                            self.budget.spend(len(prefix) + len(name))
                             out[f"{prefix}{name}"] = value
             if obj.kind in _RECURRENT:
                 stored = {k: obj.attribute(k) for k in _STORED}
@@ -161,10 +208,13 @@ def find_state_dicts(obj: object) -> Iterator[StateDict]:
     yield from _Walk().walk(obj)
 
 
-def scan(path: str, format: CheckpointFormat, obj: object) -> Checkpoint:
-    """A checkpoint of the state dicts in ``obj``, the objects not loaded (by type, sorted)
-    and where the search stopped."""
-    walk = _Walk()
-    found = tuple(walk.walk(obj))
+def scan(path: str, format: CheckpointFormat, obj: object, size: int) -> Checkpoint:
+    """A checkpoint of the state dicts in ``obj`` (unpickled from ``size`` bytes), the objects
+    not loaded (by type, sorted) and where the search stopped."""
+    walk = _Walk(TextBudget(size))
+    try:
+        found = tuple(walk.walk(obj))
+    except TooMuchText:
+        raise too_much_text(path) from None
     skipped = tuple(SkippedObject(kind, n) for kind, n in sorted(walk.skipped.items()))
     return Checkpoint(path, format, found, skipped, tuple(walk.unsearched))

@@ -14,7 +14,13 @@ from typing import IO
 from .file_text import file_str
 from .model import Checkpoint, CheckpointError, CheckpointFormat, StateDict, TensorInfo
 from .pickle_records import Refused, ScriptObject
-from .state_dicts import MAX_PATH_CHARS, MAX_SEARCH_DEPTH
+from .state_dicts import (
+    MAX_PATH_CHARS,
+    MAX_SEARCH_DEPTH,
+    TextBudget,
+    TooMuchText,
+    too_much_text,
+)
 from .unpickler import StorageLoader, unpickle
 
 # A scripted recurrent module's class, as the archive names it (a second variant of a class
@@ -52,7 +58,10 @@ def read_script(
             f"(data.pkl holds {exc.what}); pass --trust-torchscript to load it with "
             "torch.jit.load if you trust where it came from"
         ) from None
-    tensors, unsearched, classes = _collect_script(obj)
+    try:
+        tensors, unsearched, classes = _collect_script(obj, TextBudget(size or 0))
+    except TooMuchText:
+        raise too_much_text(path) from None
     known = _stored_constants(classes, code) if code is not None else {}
     return Checkpoint(
         path, CheckpointFormat.TORCHSCRIPT, (StateDict(None, tensors, known),), (), unsearched
@@ -97,7 +106,7 @@ def _class_constants(torch_class: str, code: CodeReader) -> dict[str, object] | 
 
 
 def _collect_script(
-    obj: object,
+    obj: object, budget: TextBudget
 ) -> tuple[dict[str, TensorInfo], tuple[tuple[str | None, str], ...], dict[str, str]]:
     """A scripted module's tensors by dotted name: its attributes, submodules at any depth up
     to ``MAX_SEARCH_DEPTH`` (where it stops, it says so), each object once; and the class of
@@ -131,6 +140,7 @@ def _collect_script(
             if not isinstance(name, str):
                 continue
             if isinstance(value, TensorInfo):
+                budget.spend(len(prefix) + len(name))
                 out[f"{prefix}{name}"] = value
             elif isinstance(value, ScriptObject):
                 children.append((value, f"{prefix}{name}.", depth + 1))

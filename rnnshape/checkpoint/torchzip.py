@@ -104,7 +104,7 @@ def _read_archive(
         raise CheckpointError(
             f"{path}: corrupt checkpoint: it has no version record, which torch requires"
         )
-    return scan(path, CheckpointFormat.TORCH, obj)
+    return scan(path, CheckpointFormat.TORCH, obj, data_pkl.file_size)
 
 
 MAX_CODE_FILE = 4 * 1024**2  # a TorchScript code file read as text for its constants

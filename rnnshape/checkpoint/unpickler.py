@@ -61,6 +61,7 @@ _TRUST_HINT = (
 )
 
 MAX_PLACEHOLDER_TYPES = 10_000  # distinct globals one file may name
+MAX_GLOBAL_NAME = 1_000  # characters of a global's module and name together
 KEEP_BYTES = 64 * 1024  # longer bytes values are read past (weights never need them)
 KEEP_TEXT = 1024 * 1024  # longer text is read past too (no name is that long)
 MAX_LINE = 64 * 1024  # a text opcode's line (protocol 0 names and numbers)
@@ -145,6 +146,8 @@ class ShapeUnpickler(pickle._Unpickler):
         self._placeholders: dict[str, type[Placeholder]] = {}
 
     def find_class(self, module: str, name: str) -> Any:
+        if len(module) + len(name) > MAX_GLOBAL_NAME:
+            raise Corrupt(f"a global named by {len(module) + len(name):,} characters")
         key = f"{module}.{name}"
         found = self._globals.get(key)
         if found is not None:
