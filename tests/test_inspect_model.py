@@ -204,9 +204,17 @@ def test_totals_are_the_sums_of_the_calls() -> None:
 
 
 def test_to_dict_has_the_documented_keys_and_validates_against_the_schema() -> None:
-    doc = rnnshape.inspect_model(Seq2Seq(), torch.randint(0, 50, (2, 5)),
-                                 torch.randint(0, 50, (2, 3))).to_dict()
-    assert list(doc) == ["schema_version", "calls", "uncalled", "num_parameters", "cost"]
+    doc = rnnshape.inspect_model(
+        Seq2Seq(), torch.randint(0, 50, (2, 5)), torch.randint(0, 50, (2, 3))
+    ).to_dict()
+    assert list(doc) == [
+        "schema_version",
+        "calls",
+        "failed_calls",
+        "uncalled",
+        "num_parameters",
+        "cost",
+    ]
     assert doc["schema_version"] == 1
     assert list(doc["calls"][0]) == ["name", "call", "report"]
     validate(doc)
@@ -226,8 +234,9 @@ def test_json_renderer_prints_to_dict() -> None:
 
 
 def test_tables_name_every_call_and_the_uncalled_modules() -> None:
-    result = rnnshape.inspect_model(Seq2Seq(), torch.randint(0, 50, (2, 5)),
-                                    torch.randint(0, 50, (2, 3)))
+    result = rnnshape.inspect_model(
+        Seq2Seq(), torch.randint(0, 50, (2, 5)), torch.randint(0, 50, (2, 3))
+    )
     out = io.StringIO()
     render_tables(result, Console(file=out, width=100, color_system=None))
     text = out.getvalue()
@@ -328,3 +337,140 @@ def test_model_report_displays_as_its_tables() -> None:
     Console(file=drawn, width=100, color_system=None).print(model)
     assert "nn.LSTM(4, 6)" in drawn.getvalue()
     assert "nn.LSTM(4, 6)" in model._repr_mimebundle_()["text/plain"]
+
+
+class CaughtFailure(nn.Module):
+    """A GRU fed the wrong width inside the model's own try: the pass goes on without it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.good = nn.LSTM(4, 6)
+        self.bad = nn.GRU(5, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.good(x)
+        try:
+            self.bad(x)
+        except RuntimeError:
+            pass
+        _, h = self.bad(torch.zeros(2, 3, 5))  # then a call that works: call 1
+        return out + h.sum()
+
+
+def test_a_call_that_raises_inside_the_models_try_is_a_failed_call() -> None:
+    """It vanished from calls (and was "never called"): it is listed, with torch's error."""
+    model = CaughtFailure()
+    x = torch.zeros(3, 2, 4)
+    with pytest.raises(RuntimeError) as raised:  # the oracle: torch's own message
+        model.bad(x)
+    result = rnnshape.inspect_model(model, x)
+    assert [(c.name, c.call) for c in result.calls] == [("good", 0), ("bad", 1)]
+    assert [(f.name, f.call) for f in result.failed] == [("bad", 0)]
+    assert result.failed[0].error == f"RuntimeError: {raised.value}"
+    assert result.uncalled == ()
+    assert result.num_parameters == sum(p.numel() for p in model.parameters())
+    doc = result.to_dict()
+    validate(doc)
+    assert doc["failed_calls"] == [{"name": "bad", "call": 0, "error": result.failed[0].error}]
+    text = str(result)
+    assert "1 call raised, caught by the model's own forward" in text
+    assert "bad · call 0: RuntimeError: input.size(-1) must be equal to input_size" in text
+    assert not model.bad._forward_hooks
+
+
+def test_an_unreadable_call_inside_the_models_try_is_still_reported() -> None:
+    """rnnshape's own refusal, raised in its hook, is not swallowed by the model's try."""
+
+    class LengthsLSTM(nn.LSTM):
+        def forward(self, x: Any, lengths: Any) -> Any:  # type: ignore[override]
+            return super().forward(pack_padded_sequence(x, lengths, enforce_sorted=False))
+
+    class Swallowing(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc = LengthsLSTM(2, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            try:
+                self.enc(x, torch.tensor([4, 2]))
+            except Exception:
+                pass
+            return x
+
+    with pytest.raises(rnnshape.UsageError, match=r"enc \(LengthsLSTM\) call 0"):
+        rnnshape.inspect_model(Swallowing(), torch.randn(4, 2, 2))
+
+
+@pytest.mark.parametrize(
+    "replace",
+    [
+        lambda out: out[0] * 2,  # the output alone, not (output, (h_n, c_n))
+        lambda out: (out[0][..., :3], out[1]),  # a narrower output
+        lambda out: (out[0], (out[1][0][:1], out[1][1])),
+    ],
+)
+def test_a_users_hook_that_replaces_the_output_is_not_blamed_on_rnnshape(replace: Any) -> None:
+    """The report is of what torch's forward returned: rnnshape's hook runs first."""
+    lstm = nn.LSTM(4, 6)
+    lstm.register_forward_hook(lambda module, args, out: replace(out))
+    x = torch.zeros(3, 2, 4)
+    result = rnnshape.inspect_model(lstm, x)
+    alone = rnnshape.inspect_module(nn.LSTM(4, 6), x, (torch.zeros(1, 2, 6), torch.zeros(1, 2, 6)))
+    assert _doc(result.calls[0].report) == _doc(alone)
+    assert len(lstm._forward_hooks) == 1  # the user's, still there
+
+
+def test_a_global_hook_that_replaces_the_output_is_named() -> None:
+    from torch.nn.modules.module import register_module_forward_hook
+
+    handle = register_module_forward_hook(
+        lambda module, args, out: (out[0][..., :3], out[1]) if isinstance(module, nn.LSTM) else None
+    )
+    try:
+        with pytest.raises(rnnshape.UsageError, match="global forward hook") as raised:
+            rnnshape.inspect_model(nn.LSTM(4, 6), torch.zeros(3, 2, 4))
+    finally:
+        handle.remove()
+    assert "please report it" not in str(raised.value).split("(torch and")[0]
+
+
+class LongLoop(nn.Module):
+    """An LSTMCell decoder stepped ``steps`` times."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.cell = nn.LSTMCell(4, 8)
+        self.steps = steps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = c = torch.zeros(x.shape[0], 8)
+        for _ in range(self.steps):
+            h, c = self.cell(x, (h, c))
+        return h
+
+
+def test_a_3000_step_cell_loop_is_elided_past_1000_calls_with_exact_totals() -> None:
+    """36 MB of text and 45 s to print: now the calls are elided as every listing is, and
+    a report shared by many calls is shown once."""
+    from rnnshape.formulas import LISTING_EDGE, LISTING_LIMIT
+
+    steps = 3000
+    result = rnnshape.inspect_model(LongLoop(steps), torch.zeros(2, 4))
+    assert len(result.calls) == LISTING_LIMIT and result.calls_omitted == steps - LISTING_LIMIT
+    assert result.num_calls == steps
+    assert [c.call for c in result.calls[LISTING_EDGE - 1 : LISTING_EDGE + 1]] == [
+        LISTING_EDGE - 1,
+        steps - LISTING_EDGE,
+    ]
+    one = result.calls[0].report
+    assert result.cost.macs == steps * one.cost.macs  # totals count every call
+    assert result.num_parameters == sum(p.numel() for p in nn.LSTMCell(4, 8).parameters())
+    doc = result.to_dict()
+    validate(doc)
+    assert doc["calls_elided"] == {"at": LISTING_EDGE, "omitted": 2000, "total": steps}
+    text = str(result)
+    assert text.count("Parameters (named_parameters() order)") == 1
+    assert "cell · call 0 (the same report: 1,000 of the calls shown" in text
+    assert "… 2,000 calls left out …" in text
+    assert "3,000 calls · " in text
+    assert len(text) < 200_000

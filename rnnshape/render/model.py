@@ -1,4 +1,9 @@
-"""Turn a ModelReport into Rich tables or JSON text: each call's report, then a summary."""
+"""Turn a ModelReport into Rich tables or JSON text: each call's report, then a summary.
+
+A module called many times alike (an ``LSTMCell`` stepped through a decoder loop) shows its
+report once, titled with how many calls share it; the summary lists every call shown
+(elided past 1,000, with exact totals), then the calls that raised.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,15 @@ from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.render.display import document_display, emitter
 from rnnshape.render.formats import OutputFormat
+from rnnshape.render.report import omitted_text
 from rnnshape.render.report import sections as report_sections
 from rnnshape.render.tables import fitted, section_table
+from rnnshape.report import LISTING_EDGE, Report
 from rnnshape.report_model import ModelCall, ModelReport, register_model_display
-from rnnshape.text import short_count
+from rnnshape.text import plural, short_count
+
+# Calls that raised, shown one a line up to this many (the JSON lists them all).
+FAILED_SHOWN = 20
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -36,17 +46,53 @@ def sections(model: ModelReport) -> list[RenderableType]:
     from rich.text import Text
 
     content: list[RenderableType] = []
-    for call in model.calls:
+    for first, alike in _alike(model.calls):
+        title = call_title(first)
+        if alike > 1:
+            title += f" (the same report: {alike:,} of the calls shown, see the summary)"
         # Text, not markup: module names come from the user's model.
-        content += [Rule(Text(call_title(call), style="bold"), align="left"), ""]
-        content += [*report_sections(call.report), ""]
+        content += [Rule(Text(title, style="bold"), align="left"), ""]
+        content += [*report_sections(first.report), ""]
     content += [Rule(Text("Model summary", style="bold"), align="left"), ""]
     content.append(fitted(_summary(model)))
     if not model.calls:
-        content.append(Text("no recurrent submodule was called"))
+        content.append(Text("no recurrent submodule returned from a call"))
+    if model.failed:
+        content.append(
+            Text(
+                f"{plural(len(model.failed), 'call')} raised, caught by the model's own "
+                "forward (not counted above):"
+            )
+        )
+        content += [
+            Text(f"  {f.name or '(model)'} · call {f.call}: {f.error}")
+            for f in model.failed[:FAILED_SHOWN]
+        ]
+        if len(model.failed) > FAILED_SHOWN:
+            more = len(model.failed) - FAILED_SHOWN
+            content.append(Text(f"  … {more:,} more (to_dict()['failed_calls'] lists all)"))
     if model.uncalled:
         content.append(Text("never called: " + ", ".join(model.uncalled)))
     return content
+
+
+def _alike(calls: tuple[ModelCall, ...]) -> list[tuple[ModelCall, int]]:
+    """The first call of each module with each distinct report, and how many shown calls
+    of that module have that same report."""
+    groups: dict[tuple[str, object], list[ModelCall]] = {}
+    for call in calls:
+        groups.setdefault((call.name, _key(call.report)), []).append(call)
+    return [(members[0], len(members)) for members in groups.values()]
+
+
+def _key(report: Report) -> object:
+    """The report itself, equal for equal reports; where some part cannot be hashed, a key
+    of its own (the call is then shown apart)."""
+    try:
+        hash(report)
+    except TypeError:
+        return id(report)
+    return report
 
 
 def _summary(model: ModelReport) -> Table:
@@ -59,7 +105,9 @@ def _summary(model: ModelReport) -> Table:
     summary.add_column("parameters", justify="right", no_wrap=True)
     summary.add_column("MACs", justify="right", no_wrap=True)
     summary.add_column("FLOPs", justify="right", no_wrap=True)
-    for call in model.calls:
+    for i, call in enumerate(model.calls):
+        if model.calls_omitted and i == LISTING_EDGE:
+            summary.add_row(omitted_text(model.calls_omitted, "calls"), "", "", "", "", "")
         r = call.report
         summary.add_row(
             Text(call.name or "(model)"),
@@ -80,8 +128,8 @@ def _summary(model: ModelReport) -> Table:
         f"{c.flops:,}",
     )
     summary.caption = (
-        f"{short_count(model.num_parameters)} parameters · {short_count(c.macs)} MACs · "
-        f"{short_count(c.flops)} FLOPs (1 MAC = 2 FLOPs)"
+        f"{model.num_calls:,} calls · {short_count(model.num_parameters)} parameters · "
+        f"{short_count(c.macs)} MACs · {short_count(c.flops)} FLOPs (1 MAC = 2 FLOPs)"
     )
     summary.caption_justify = "left"
     return summary

@@ -2,15 +2,20 @@
 
 Forward hooks see each call of an ``nn.RNN``/``LSTM``/``GRU``/cell (or a subclass) at any
 depth, with the real input and states it received; only shapes are kept, never tensors.
+Ours run before the module's other forward hooks (a user's hook may replace the output; the
+report is of what torch's forward returned), and also when the call raises: a call that
+fails inside the model's own ``try`` is a failed call, not a module never called.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from rnnshape.errors import UsageError
 from rnnshape.spec import InputSpec, LayerSpec, Mode
+from rnnshape.text import one_line, shorten
 from rnnshape.torchrun.device import import_torch
 from rnnshape.torchrun.observe import input_spec_of
 from rnnshape.torchrun.passes import (
@@ -35,11 +40,28 @@ class ObservedCall:
 
 
 @dataclass(frozen=True)
+class FailedCall:
+    """A call that raised (and that the model caught, since its forward pass went on)."""
+
+    name: str
+    call: int
+    error: str  # ``RuntimeError: input.size(-1) must be equal to input_size ...``, one line
+
+
+# A failed call's error, as quoted in the report.
+ERROR_CHARACTERS = 300
+
+
+@dataclass(frozen=True)
 class ModelObservation:
-    """Every recurrent call of one forward pass, in order, and the recurrent modules not called."""
+    """Every recurrent call of one forward pass, in order, the calls that raised, the
+    recurrent modules not called, and whether global forward hooks (which run before any
+    module's own) could have changed what the calls returned."""
 
     calls: tuple[ObservedCall, ...]
     uncalled: tuple[str, ...]
+    failed: tuple[FailedCall, ...] = ()
+    global_hooks: bool = False
 
 
 def observe_model(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ModelObservation:
@@ -54,27 +76,55 @@ def observe_model(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
             f"{type(model).__name__} has no recurrent submodule rnnshape knows ({known})"
         )
     calls: list[ObservedCall] = []
+    failed: list[FailedCall] = []
+    unreadable: list[UsageError] = []  # raised again after the pass: a model's try hides it
     counts: dict[str, int] = {}
 
     def hook_for(name: str) -> Any:
         def hook(module: Any, hook_args: Any, hook_kwargs: Any, output: Any) -> None:
             call = counts.get(name, 0)
             counts[name] = call + 1
-            calls.append(_observe_call(name, call, module, hook_args, hook_kwargs, output))
+            if output is None:  # torch's forward raised: this hook runs inside its except
+                failed.append(FailedCall(name, call, _error_text(sys.exc_info()[1])))
+                return
+            try:
+                calls.append(_observe_call(name, call, module, hook_args, hook_kwargs, output))
+            except UsageError as exc:
+                unreadable.append(exc)
+                raise
 
         return hook
 
+    global_hooks = _global_forward_hooks(torch)
     handles = []
     try:
         for name, module in recurrent:
-            handles.append(module.register_forward_hook(hook_for(name), with_kwargs=True))
+            handles.append(
+                module.register_forward_hook(
+                    hook_for(name), with_kwargs=True, always_call=True, prepend=True
+                )
+            )
         with torch.no_grad():
             model(*args, **kwargs)
     finally:
         for handle in handles:
             handle.remove()
+    if unreadable:
+        raise unreadable[0]
     uncalled = tuple(name for name, _ in recurrent if name not in counts)
-    return ModelObservation(tuple(calls), uncalled)
+    return ModelObservation(tuple(calls), uncalled, tuple(failed), global_hooks)
+
+
+def _error_text(exc: BaseException | None) -> str:
+    if exc is None:
+        return "an exception"
+    return shorten(one_line(f"{type(exc).__name__}: {exc}"), ERROR_CHARACTERS)
+
+
+def _global_forward_hooks(torch: Any) -> bool:
+    """Whether ``register_module_forward_hook`` hooks are set: they run before ours."""
+    hooks = getattr(torch.nn.modules.module, "_global_forward_hooks", None)
+    return bool(hooks)
 
 
 def _observe_call(
