@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from rnnshape._version import SCHEMA_VERSION, __version__
-from rnnshape.formulas import num_parameters
+from rnnshape.formulas import LISTING_EDGE, elide, num_parameters
 from rnnshape.spec import LayerSpec
 
 from .file_text import file_str
@@ -118,6 +119,18 @@ class InferProblem:
         if self.graph is not None:
             out["graph"] = self.graph
         return out
+
+
+_T = TypeVar("_T")
+
+
+def listed(items: Sequence[_T]) -> tuple[tuple[_T, ...], tuple[_T, ...], int]:
+    """What a listing of ``items`` shows: the items before the gap, those after it, and how
+    many were left out (past ``LISTING_LIMIT`` items, the first and last ``LISTING_EDGE``)."""
+    shown, omitted = elide(items)
+    if not omitted:
+        return shown, (), 0
+    return shown[:LISTING_EDGE], shown[LISTING_EDGE:], omitted
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.checkpoint import CheckpointFormat, InferredModule, InferResult
 from rnnshape.checkpoint.file_text import TEXT_CHARS, file_repr, file_str
-from rnnshape.formulas import LISTING_EDGE, elide
+from rnnshape.checkpoint.result import listed
 from rnnshape.render.formats import OutputFormat
 from rnnshape.render.keras import add_keras_rows
 from rnnshape.render.report import omitted_text
@@ -117,16 +117,17 @@ def render_tables(result: InferResult, console: Console) -> None:
         header.append(f" · {plural(len(result.problems), 'problem')} (on stderr)")
     console.print(header, soft_wrap=True)  # a long path stays on one line
     if result.skipped_objects:
-        kinds, omitted = elide(result.skipped_objects)
-        held = ", ".join(f"{file_str(s.type, 100)} ×{s.count:,}" for s in kinds)
-        if omitted:
-            held += f", {omitted_text(omitted, 'more types')}"
+        before, after, left_out = listed(result.skipped_objects)
+        held = ", ".join(f"{file_str(s.type, 100)} ×{s.count:,}" for s in before)
+        if left_out:
+            held += f", {omitted_text(left_out, 'more types')}, "
+            held += ", ".join(f"{file_str(s.type, 100)} ×{s.count:,}" for s in after)
         console.print(
             Text(one_line(f"also holds (not loaded, nothing run): {held}")), soft_wrap=True
         )
-    shown, omitted = elide(result.modules)
-    for index, module in enumerate(shown):
-        if omitted and index == LISTING_EDGE:
+    first, last, omitted = listed(result.modules)
+    for index, module in enumerate((*first, *last)):
+        if omitted and index == len(first):
             # Past LISTING_LIMIT modules the middle is left out (Rich takes ~2.5 ms a table);
             # the header's totals and the JSON stay complete.
             console.print()
