@@ -284,6 +284,7 @@ KEY_LISTS = [
     ("## Read checkpoints", "infer-v1.schema.json", ""),
     ("## Read checkpoints", "infer-v1.schema.json", "$defs/module"),
     ("## Read checkpoints", "infer-v1.schema.json", "$defs/problem"),
+    ("## Python API", "model-v1.schema.json", ""),
 ]
 
 
