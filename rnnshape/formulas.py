@@ -287,8 +287,14 @@ def _seq(inp: InputSpec) -> int:
 RUN_OVERHEAD_BYTES = 16 * 2**20
 STEP_OVERHEAD_BYTES = 768
 
+
 def run_memory_bytes(
-    spec: LayerSpec, inp: InputSpec, dtype: Dtype, tensors: list[TensorShape] | None = None
+    spec: LayerSpec,
+    inp: InputSpec,
+    dtype: Dtype,
+    tensors: list[TensorShape] | None = None,
+    *,
+    fused: bool = False,
 ) -> int:
     """A generous estimate of the peak memory one inference forward pass adds (CPU).
 
@@ -297,7 +303,9 @@ def run_memory_bytes(
     every step (G·H per row), c, the layer's output and the previous layer's that feeds it,
     and a fixed cost per time step. Packed input starts from the padded batch
     (L·count·H_in), which ``pack_padded_sequence`` copies once more to sort it. Closed
-    form: O(1) in ``num_layers`` and the lengths.
+    form: O(1) in ``num_layers`` and the lengths. ``fused``: the layer runs oneDNN's fused
+    LSTM (``explain.kernel.predict_backend``), which holds one direction's gate
+    pre-activations besides the layer's output and input, and no per-step tensors.
     """
     if tensors is None:
         tensors = tensor_shapes(spec, inp)
@@ -306,6 +314,8 @@ def run_memory_bytes(
     if spec.mode.is_cell:
         rows = 1 if inp.unbatched else _batch(inp)
         work = 2 * rows * spec.gate_rows
+    elif fused:  # oneDNN's LSTM: one direction's gates, the layer's output and its input's
+        work = row_steps(spec, inp) * (spec.gate_rows + 2 * spec.num_directions * spec.h_out)
     else:
         steps = row_steps(spec, inp)
         d = spec.num_directions
@@ -433,10 +443,11 @@ def forward_peak_bytes(
     dtype: Dtype,
     device: str = "cpu",
     tensors: list[TensorShape] | None = None,
+    fused: bool = False,
 ) -> int:
     """``run_memory_bytes`` as the device counts it: on CUDA the process's fixed and
     per-step host costs are not device memory, so they are left out."""
-    need = run_memory_bytes(spec, inp, dtype, tensors)
+    need = run_memory_bytes(spec, inp, dtype, tensors, fused=fused)
     if device.startswith("cuda"):
         need -= RUN_OVERHEAD_BYTES
         if not spec.mode.is_cell:
@@ -452,6 +463,7 @@ def memory(
     *,
     device: str = "cpu",
     training: bool = False,
+    fused: bool = False,
 ) -> Memory:
     """Parameter, input, state and output bytes, and autograd's saved activations.
 
@@ -480,7 +492,7 @@ def memory(
         training_activation_bytes=saved * size,
         # The guard's peak: a forward pass; a backward bench adds autograd's saved
         # activations and one gradient per parameter.
-        peak_bytes=forward_peak_bytes(spec, inp, dtype, device, tensors)
+        peak_bytes=forward_peak_bytes(spec, inp, dtype, device, tensors, fused)
         + ((saved + num_parameters(spec)) * size if training else 0),
     )
 

@@ -193,22 +193,55 @@ def build_report(
         symbols=tuple(symbols(spec, inp)),
         cost=run_cost,
         memory=memory(
-            spec, inp, Dtype(dtype), tensors, device=device, training=bool(bench and bench.backward)
+            spec,
+            inp,
+            Dtype(dtype),
+            tensors,
+            device=device,
+            training=bool(bench and bench.backward),
+            fused=_fused(spec, inp, Dtype(dtype), device, bool(bench and bench.backward)),
         )._replace(measured_peak_bytes=observation.measured_peak_bytes if observation else None),
         notes=tuple(report_notes(spec, inp)),
         warnings=tuple(warnings),
         bench=bench_figures(spec, inp, bench, run_cost.flops) if bench is not None else None,
-        explanation=_explanation(spec, inp, params, tensors) if explain else None,
+        explanation=_explanation(
+            spec,
+            inp,
+            params,
+            tensors,
+            device=device,
+            dtype=Dtype(dtype),
+            training=bool(bench and bench.backward),
+            facts=observation.facts if observation is not None else None,
+        )
+        if explain
+        else None,
         run=observation.run if observation is not None else None,
     )
 
 
 def _explanation(
-    spec: LayerSpec, inp: InputSpec, params: list[ParameterShape], tensors: list[TensorShape]
+    spec: LayerSpec,
+    inp: InputSpec,
+    params: list[ParameterShape],
+    tensors: list[TensorShape],
+    **kernel: Any,
 ) -> Explanation:
+    """The equations, gate blocks and diagram; the Kernel section from torch's own switches
+    (``facts``) after a real run, predicted without them."""
     from rnnshape.explain.build import explain
 
-    return explain(spec, inp, params, tensors)
+    return explain(spec, inp, params, tensors, **kernel)
+
+
+def _fused(spec: LayerSpec, inp: InputSpec, dtype: Dtype, device: str, training: bool) -> bool:
+    from rnnshape.explain.kernel import predict_backend
+
+    kind = device if device != "auto" else "cpu"
+    return (
+        predict_backend(spec, inp, device_kind=kind, dtype=dtype, training=training).backend
+        == "onednn"
+    )
 
 
 def bench_figures(spec: LayerSpec, inp: InputSpec, times: BenchTimes, flops: int) -> BenchFigures:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -29,21 +30,37 @@ def refuse(*args: str) -> tuple[str, float]:
 
 
 def test_the_ten_minute_run_is_refused_before_allocating() -> None:
-    message, elapsed = refuse("lstm", "4096", "4096", "4", "--seq", "512", "--batch", "64")
+    message, _ = refuse("lstm", "4096", "4096", "4", "--seq", "512", "--batch", "64")
     # The memory guard (no torch needed) may speak first on a small machine.
-    assert "this run would take about" in message or "GiB free" in message
-    assert "35.2 TFLOPs" in message or "15.0 GiB" in message
+    assert "this run would take" in message or "GiB free" in message
+    assert "measured on cpu" in message or "15.0 GiB" in message
     assert "--dry-run" in message
-    assert elapsed < 30  # a generous resource bound: import torch plus the calibration
 
 
 def test_a_long_run_that_fits_in_memory_is_refused_for_its_time() -> None:
-    message, elapsed = refuse(
+    message, _ = refuse(
         "lstm", "1024", "1024", "2", "--seq", "1024", "--batch", "32", "--max-seconds", "2"
     )  # 1.1 TFLOPs: tens of seconds on a CPU, well over 2
     assert message.startswith("error: --max-seconds 2: this run would take about"), message
+    assert re.search(r"steps? of forward took", message) and "≈" in message  # what was measured
     assert "--dry-run" in message and "--seq" in message and "--batch" in message
-    assert elapsed < 30
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["lstm", "8", "8", "--bench", "1000000"],  # ran 85-90 s on a CPU before (issue 14)
+        # Ran 65 s: estimated 60-68 s here, at the default limit itself; 30 s tests the
+        # same probe without riding that edge.
+        ["gru", "1", "1", "--seq", "6000000", "--max-seconds", "30"],
+    ],
+    ids=["bench-a-million", "six-million-steps"],
+)
+def test_the_issues_long_runs_are_refused_from_a_probe(args: list[str]) -> None:
+    message, _ = refuse(*args)
+    assert message.startswith("error: --max-seconds "), message
+    assert "this run would take about" in message
+    assert "measured on cpu" in message
 
 
 def test_max_seconds_sets_the_limit() -> None:
@@ -85,37 +102,72 @@ def test_cli_default_matches_the_api_default() -> None:
     assert next(o.default for o in OPTIONS if o.key == "max_seconds") == DEFAULT_MAX_SECONDS
 
 
-@pytest.mark.parametrize(
-    ("mode", "size", "keywords"),
-    [
-        ("lstm", 512, {"seq": 100, "batch": 64}),
-        ("gru", 256, {"seq": 200, "batch": 16, "bidirectional": True}),
-        ("rnn", 256, {"seq": 400, "batch": 8}),
-    ],
-)
-def test_the_estimate_is_within_a_sane_factor_of_the_measured_time(
-        mode: str, size: int, keywords: dict[str, object]) -> None:
-    """A guard is a promise: the estimate against measurement (figures:
-    benchmarks/estimate.py); only a generous factor is asserted."""
+# Runs of a few tenths of a second on a CPU, long enough to be probed.
+HELD_OUT = [
+    ("lstm", 128, {"seq": 400, "batch": 8}),
+    ("gru", 64, {"seq": 3000, "batch": 2, "bidirectional": True}),
+    ("rnn", 32, {"seq": 20000, "batch": 1}),
+    ("lstm", 32, {"seq": 50, "batch": 4, "bench": 200}),
+]
+
+
+@pytest.mark.parametrize(("mode", "size", "keywords"), HELD_OUT)
+def test_the_estimate_tracks_the_run_it_precedes(
+    mode: str, size: int, keywords: dict[str, object]
+) -> None:
+    """The probe's estimate against the run measured right after it, in one process (both
+    see the same load; benchmarks/estimate.py prints the ratios). Asserted: a factor of 4,
+    looser than the 2x aimed at, because other processes may start or stop between them."""
+    report = rnnshape.inspect(mode, size, size, 2, max_seconds=None, **keywords)  # type: ignore[arg-type]
+    run = report.run
+    assert run is not None and run.probe is not None and run.estimated_seconds is not None
+    ratio = run.estimated_seconds / run.measured_seconds
+    assert 0.25 < ratio < 4, (run.estimated_seconds, run.measured_seconds, run.probe)
+
+
+@pytest.mark.parametrize(("mode", "size", "keywords"), HELD_OUT[:2])
+def test_limits_around_the_measured_time(
+    mode: str, size: int, keywords: dict[str, object]
+) -> None:
+    """A run that takes a quarter of the limit is run; one that takes ten limits is refused
+    (each limit set from a run measured in the same test, not an absolute time)."""
+    first = rnnshape.inspect(mode, size, size, 2, max_seconds=None, **keywords)  # type: ignore[arg-type]
+    assert first.run is not None
+    took = first.run.measured_seconds
+    again = rnnshape.inspect(mode, size, size, 2, max_seconds=4 * took, **keywords)  # type: ignore[arg-type]
+    assert again.ran_forward
+    with pytest.raises(SpecError) as info:
+        rnnshape.inspect(mode, size, size, 2, max_seconds=took / 10, **keywords)  # type: ignore[arg-type]
+    assert info.value.param == "max_seconds" and "measured on cpu" in str(info.value)
+
+
+def test_a_probed_run_draws_the_same_tensors_as_an_unprobed_one() -> None:
+    """The probe's inputs come from outside the run's seeded stream."""
     import torch
 
-    from rnnshape.spec import Dtype, make_input, make_spec
-    from rnnshape.torchrun.estimate import calibrate, estimate_run
+    from rnnshape.spec import RunOptions, make_input, make_spec
+    from rnnshape.torchrun.run import run
 
-    spec = make_spec(mode, size, size, 2)
-    inp = make_input(spec, seq=keywords["seq"], batch=keywords["batch"])  # type: ignore[arg-type]
-    pace = calibrate(torch, "cpu", Dtype.FLOAT32)
-    runs = []
-    for _ in range(3):  # the fastest of three: a busy machine only ever slows a run down
-        began = time.perf_counter()
-        rnnshape.inspect(mode, size, size, 2, max_seconds=None, **keywords)  # type: ignore[arg-type]
-        runs.append(time.perf_counter() - began)
-    measured = min(runs)
-    spec = make_spec(mode, size, size, 2, bidirectional=keywords.get("bidirectional"))
-    estimate = estimate_run(spec, inp, Dtype.FLOAT32, pace).seconds
-    # Generous on purpose (a calibration on a loaded machine can be off several times);
-    # benchmarks/estimate.py prints the real ratios.
-    assert measured / 30 < estimate < measured * 30, (estimate, measured, pace)
+    spec = make_spec("gru", 4, 4)
+    inp = make_input(spec, seq=3000, batch=1)  # over a second at the slowest pace: probed
+    outputs = []
+    for limit in (None, 1e9):
+        seen: list[object] = []
+        real = torch.nn.GRU.forward
+
+        def keep(self: object, *args: object, **kwargs: object) -> object:
+            result = real(self, *args, **kwargs)  # type: ignore[arg-type]
+            seen.append(result[0].clone())  # type: ignore[index]
+            return result
+
+        torch.nn.GRU.forward = keep  # type: ignore[method-assign]
+        try:
+            observation = run(spec, inp, RunOptions(max_seconds=limit, seed=3))
+        finally:
+            torch.nn.GRU.forward = real  # type: ignore[method-assign]
+        assert observation.run is not None and observation.run.probe is not None
+        outputs.append(seen[-1])  # the verified pass is the last call
+    assert torch.equal(outputs[0], outputs[1])
 
 
 def test_the_spinner_needs_a_terminal_and_not_json_on_a_pipe(

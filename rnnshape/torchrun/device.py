@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,12 +23,32 @@ from rnnshape.text import human_bytes
 _IRRELEVANT = (
     "Failed to initialize NumPy",
     "numpy",
-    "oneDNN",
-    "mkldnn",
     "TypedStorage",
     "dropout option adds dropout",
-    "not part of single contiguous chunk",
+    "TF32 acceleration on top of oneDNN is available for Intel GPUs",
 )
+# C++ warnings end with where ATen raised them: not for users.
+_TRIGGERED = re.compile(r"\s*\(Triggered internally at [^)]*\)\.?\s*$")
+
+
+def warning_line(message: str) -> str | None:
+    """A torch warning as one clean line (``torch: …``), with the kernel section's
+    explanation where it has one; None for noise."""
+    text = _TRIGGERED.sub("", " ".join(message.split()))
+    if not text or any(key in text for key in _IRRELEVANT):
+        return None
+    from rnnshape.explain.kernel import warning_explanation
+
+    why = warning_explanation(text)
+    return f"torch: {text}" + (f" ({why})" if why else "")
+
+
+def fused_lstm(spec: LayerSpec, inp: InputSpec, dtype: Dtype, device: str, training: bool) -> bool:
+    """Whether torch will run oneDNN's fused LSTM (predicted from torch's rules, no torch)."""
+    from rnnshape.explain.kernel import predict_backend
+
+    choice = predict_backend(spec, inp, device_kind=device, dtype=dtype, training=training)
+    return choice.backend == "onednn"
 
 
 def available_memory_bytes(device: str) -> int | None:
@@ -66,7 +87,14 @@ def check_fits(
         )
     if free is None:
         return
-    need = memory(spec, inp, dtype, device=device, training=training).peak_bytes
+    need = memory(
+        spec,
+        inp,
+        dtype,
+        device=device,
+        training=training,
+        fused=fused_lstm(spec, inp, dtype, device, training),
+    ).peak_bytes
     if need > free * 0.9:
         raise UsageError(
             f"this run needs about {human_bytes(need)} ({spec.constructor()} at {dtype.value}) "
@@ -82,11 +110,9 @@ def torch_warnings(sink: list[str]) -> Iterator[None]:
         warnings.simplefilter("always")
         yield
     for w in caught:
-        text = str(w.message).strip().splitlines()[0] if str(w.message).strip() else ""
-        if text and not any(key in text for key in _IRRELEVANT):
-            line = f"torch: {text}"
-            if line not in sink:
-                sink.append(line)
+        line = warning_line(str(w.message))
+        if line is not None and line not in sink:
+            sink.append(line)
 
 
 def import_torch(sink: list[str]) -> Any:
@@ -197,7 +223,7 @@ def _status_bytes(key: str) -> int | None:
 # Below this many FLOPs a time step and layer, torch's thread pool costs more than it gives:
 # on a busy 2-core machine a tiny LSTM took 92 ms a pass with two threads, 0.14 ms with one
 # (benchmarks/threads.py measures it).
-SMALL_STEP_FLOPS = 1 << 21
+SMALL_STEP_FLOPS = 1 << 24
 
 
 @contextmanager

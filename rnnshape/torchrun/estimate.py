@@ -53,8 +53,11 @@ SLOWEST_SECONDS = 1.0
 
 # The probe: k is at most a sixteenth of the run's steps (so the probe costs under about
 # half a pass), at most _MAX_K, and small enough that the probe's calls, judged by the
-# warm-up call, spend at most _PROBE_SHARE of the limit.
-_MAX_K = 16
+# warm-up call of one step, spend at most _PROBE_SHARE of the limit.
+_MAX_K = 64
+# A pass of at most this many steps is timed whole (when its calls fit the probe's budget):
+# per-step costs of short inputs are not linear enough to extrapolate a few steps from.
+_WHOLE_STEPS = 256
 _PROBE_SHARE = 0.05
 _REPEATS = 2  # timed calls per length, at least
 _WINDOW = 0.02  # seconds each length is timed for, at least (unless _MOST_CALLS came first)
@@ -141,7 +144,7 @@ def probe_module(
         k = 1
         short = long = once
         fixed, slope = (once, 0.0) if spec.mode.is_cell else (0.0, once)
-    elif steps <= 2 * _MAX_K:  # short enough to time the whole pass itself
+    elif steps <= _WHOLE_STEPS and 3 * steps * warm <= budget:  # time the whole pass itself
         k = steps
         whole = make_call(steps)
         whole()  # a new shape: set-up, not pace

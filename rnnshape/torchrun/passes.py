@@ -67,6 +67,7 @@ class Observation:
     bench: BenchTimes | None = None
     run: RunFigures | None = None  # a layer command's own run: estimate, outcome, backend
     measured_peak_bytes: int | None = None
+    facts: dict[str, object] | None = None  # what decided the kernel (backend.backend_facts)
 
 
 def dtype_name(t: Any) -> str:
@@ -140,6 +141,7 @@ def observation(
     bench: BenchTimes | None = None,
     run: RunFigures | None = None,
     measured_peak_bytes: int | None = None,
+    facts: dict[str, object] | None = None,
 ) -> Observation:
     """What a pass showed: the module's config and parameters, the tensors, where it ran."""
     return Observation(
@@ -152,6 +154,7 @@ def observation(
         bench=bench,
         run=run,
         measured_peak_bytes=measured_peak_bytes,
+        facts=facts,
     )
 
 

@@ -159,7 +159,10 @@ def run(
         probe=estimate.probe if estimate is not None else None,
         backend=backend,
     )
-    return observation(module, seen, notes, timed, figures, meter.peak())
+    from rnnshape.torchrun.backend import backend_facts
+
+    facts = backend_facts(torch, resolved)
+    return observation(module, seen, notes, timed, figures, meter.peak(), facts)
 
 
 def _own_random_state(torch: Any, device: str) -> Any:
@@ -249,10 +252,8 @@ def _observe_backend(
 ) -> str | None:
     """The kernel torch runs for this module and input, observed on a one-step input of the
     same batch, dtype, device and packing (the choice does not depend on the length)."""
-    try:
-        from rnnshape.torchrun.backend import observe_backend
-    except ImportError:  # pragma: no cover - until the observer lands
-        return None
+    from rnnshape.torchrun.backend import observe_backend
+
     short = _short_input(spec, inp, 1)
     x = make_input_tensor(torch, spec, short, make)
     hx = hx_of(spec, initial_states(spec, short, make))
