@@ -2,18 +2,21 @@
 and test its expectations, as result objects (never printed here; see ``rnnshape.render.check``).
 
 ``parsers`` reads the text (with line numbers), ``files`` finds the specs in it, ``rules``
-checks one spec, ``expect`` its expectations, ``run`` checks them all; ``problems`` holds the
-rule ids and message helpers they share. Without ``--run``, nothing here imports torch.
+checks one spec, ``expect`` its expectations, ``run`` checks them all (``stream`` one at a
+time, for printing); ``problems`` holds the rule ids and message helpers they share.
+Without ``--run``, nothing here imports torch.
 """
 
 from .files import Entry, find_specs, split_key
 from .problems import CheckProblem, Rule, config_list_text
 from .rules import check_spec
-from .run import CheckRun, SpecResult, check_entry, check_files
+from .run import CheckRun, SpecResult, check_entry, check_files, iter_checked
+from .stream import CheckStream
 
 __all__ = [
     "CheckProblem",
     "CheckRun",
+    "CheckStream",
     "Entry",
     "Rule",
     "SpecResult",
@@ -22,5 +25,6 @@ __all__ = [
     "check_spec",
     "config_list_text",
     "find_specs",
+    "iter_checked",
     "split_key",
 ]

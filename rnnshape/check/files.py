@@ -10,22 +10,31 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from rnnshape.spec import INPUT_KEYS, TORCH_KEYS
 
 from .parsers import (
     PARSERS,
     SUFFIXES,
     ConfigParseError,
+    LineDict,
+    LineList,
     file_int,
     item_line,
     key_line,
     start_line,
 )
-from .problems import CheckProblem, Rule, describe, names_text, shorten
+from .problems import CheckProblem, Rule, describe, names_text, shorten, value_text
 
 MODELS_KEY = "models"
+STDIN = "-"  # the file name that reads standard input
+STDIN_LABEL = "<stdin>"
+# Keys only a spec has: a mapping holding one of these is a spec, not a mapping of specs.
+_SPEC_KEYS = frozenset({"type", *TORCH_KEYS, *INPUT_KEYS, "input", "expect"})
 # A config file is text someone wrote: 1 MiB is far beyond any, and bounds what one file can
 # cost. Time grows with the text: a 1 MiB YAML list of 500,000 numbers takes ~4 s to load
 # (PyYAML builds each value in Python), 1 MiB of 21,000 one-line specs ~18 s to check.
@@ -45,6 +54,7 @@ class Entry:
     spec: object = None
     line: int | None = None  # where the spec starts, where the format tells
     problem: CheckProblem | None = None
+    warnings: tuple[str, ...] = ()  # what the file says that a reader may take otherwise
 
     @property
     def label(self) -> str:
@@ -159,6 +169,8 @@ def find_specs(path: str, key: str | None = None) -> list[Entry]:
     """Every spec in the file at ``path`` (inside ``key`` if given), or why there is none."""
     if isinstance(path, UnreadableFolder):
         return [_file_problem(path, Rule.FILE, f"cannot read this folder: {path.reason}")]
+    if path == STDIN:
+        return _stdin_specs(key)
     fmt = SUFFIXES.get(Path(path).suffix.lower())
     if fmt is None:
         if os.path.isdir(path):
@@ -178,6 +190,48 @@ def find_specs(path: str, key: str | None = None) -> list[Entry]:
         ]
     except OSError as exc:
         return [_file_problem(path, Rule.FILE, f"cannot read: {exc.strerror or exc}")]
+    return _specs_in_text(path, text, fmt, key)
+
+
+def _stdin_specs(key: str | None) -> list[Entry]:
+    """The specs in standard input: JSON, YAML or TOML, told apart by what parses."""
+    try:
+        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    except (OSError, ValueError, AttributeError) as exc:  # closed, or no stdin at all
+        return [_file_problem(STDIN_LABEL, Rule.FILE, f"cannot read standard input: {exc}")]
+    if len(data) > MAX_FILE_BYTES:
+        return [_file_problem(STDIN_LABEL, Rule.FILE, str(_TooLarge(len(data))))]
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        return [_file_problem(STDIN_LABEL, Rule.PARSE, message)]
+    return _specs_in_text(STDIN_LABEL, text, _stdin_format(text), key)
+
+
+def _stdin_format(text: str) -> str:
+    """JSON when it parses as JSON, else TOML when YAML gives no mapping or list but TOML
+    parses, else YAML (whose errors are then the ones reported)."""
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            PARSERS["json"](text)
+            return "json"
+        except ConfigParseError:
+            pass
+    try:
+        documents = PARSERS["yaml"](text)
+        if any(isinstance(doc, (dict, list)) for doc in documents):
+            return "yaml"
+    except ConfigParseError:
+        pass
+    try:
+        PARSERS["toml"](text)
+        return "toml"
+    except ConfigParseError:
+        return "yaml"
+
+
+def _specs_in_text(path: str, text: str, fmt: str, key: str | None) -> list[Entry]:
     if not text.strip():
         return [_file_problem(path, Rule.EMPTY, "the file is empty")]
     try:
@@ -260,7 +314,7 @@ def _collection(
         models_line = key_line(value, MODELS_KEY)
         if isinstance(models, dict) and models:
             return [
-                Entry(path, document, str(k), spec, key_line(models, k))
+                _spec(path, document, str(k), spec, key_line(models, k))
                 for k, spec in models.items()
             ]
         if isinstance(models, list) and models:
@@ -274,11 +328,69 @@ def _collection(
         return [Entry(path, document, name, problem=problem)]
     if isinstance(value, list):
         return _listed(path, document, value)
-    return [Entry(path, document, name, value, start_line(value) or line)]
+    if _named_specs(value):  # {encoder: {type: ...}, decoder: {type: ...}}
+        assert isinstance(value, dict)
+        prefix = f"{name}." if name is not None else ""
+        return [
+            _spec(path, document, f"{prefix}{_key_name(k)}", spec, key_line(value, k))
+            for k, spec in value.items()
+        ]
+    return [_spec(path, document, name, value, start_line(value) or line)]
+
+
+def _named_specs(value: object) -> bool:
+    """True for a mapping of names to specs: every value a mapping, one of them with a
+    ``type``, and no key of its own that a spec has."""
+    if not isinstance(value, dict) or not value or any(k in _SPEC_KEYS for k in value):
+        return False
+    specs = value.values()
+    return all(isinstance(v, dict) for v in specs) and any("type" in v for v in specs)
+
+
+def _key_name(key: object) -> str:
+    return key if isinstance(key, str) else value_text(key)
+
+
+def _spec(
+    path: str, document: int | None, name: str | None, spec: object, line: int | None
+) -> Entry:
+    return Entry(path, document, name, spec, line, warnings=boolean_warnings(spec))
 
 
 def _listed(path: str, document: int | None, items: list[Any]) -> list[Entry]:
     return [
-        Entry(path, document, str(i), spec, start_line(spec) or item_line(items, i))
+        _spec(path, document, str(i), spec, start_line(spec) or item_line(items, i))
         for i, spec in enumerate(items)
     ]
+
+
+def boolean_warnings(spec: object) -> tuple[str, ...]:
+    """A warning for each value in ``spec`` (at any depth) that only YAML 1.1 reads as a
+    boolean (``yes``, ``off``): YAML 1.2 readers take it as a string. Values an alias
+    repeats are one object, visited once."""
+    warnings: list[tuple[int, str]] = []
+    seen: set[int] = set()
+    stack: list[tuple[object, str]] = [(spec, "")]
+    while stack:
+        value, where = stack.pop()
+        if not isinstance(value, (dict, list)) or id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, dict):
+            children = [
+                (v, f"{where}.{_key_name(k)}" if where else _key_name(k), k)
+                for k, v in value.items()
+            ]
+        else:
+            children = [(v, f"{where}[{i}]", i) for i, v in enumerate(value)]
+        old = value.old_booleans if isinstance(value, (LineDict, LineList)) else {}
+        for child, name, at in children:
+            if at in old and isinstance(child, bool):
+                boolean = old[at]
+                message = (
+                    f"line {boolean.line}, column {boolean.column}: {shorten(name)}: "
+                    f"{boolean.explain(child)} (rule boolean)"
+                )
+                warnings.append((boolean.line, message))
+        stack.extend((child, name) for child, name, _ in reversed(children))
+    return tuple(message for _, message in sorted(warnings))

@@ -14,7 +14,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 # No stubs in the dev extras; unused-ignore keeps it quiet where types-PyYAML is installed.
 import yaml  # type: ignore[import-untyped,unused-ignore]
@@ -39,6 +39,22 @@ MAX_ALIAS_NODES = 100_000
 MAX_INT_DIGITS = 4300
 
 
+class OldBoolean(NamedTuple):
+    """A value YAML 1.1 (PyYAML) reads as a boolean and YAML 1.2 as a string: ``yes``, ``off``."""
+
+    text: str
+    line: int
+    column: int
+
+    def explain(self, value: bool) -> str:
+        """``yes reads as true in YAML 1.1 (this reader) and as the string 'yes' in ...``."""
+        word = "true" if value else "false"
+        return (
+            f"{shorten_number(self.text)} reads as {word} in YAML 1.1 (as here) and as the "
+            f"string {shorten_number(self.text)!r} in YAML 1.2: write {word}, or quote it for text"
+        )
+
+
 class LineDict(dict[Any, Any]):
     """A YAML mapping that remembers where it starts and the line of each of its keys."""
 
@@ -46,6 +62,7 @@ class LineDict(dict[Any, Any]):
         super().__init__()
         self.line = line
         self.key_lines: dict[Any, int] = {}
+        self.old_booleans: dict[Any, OldBoolean] = {}  # by key, where the value is one
 
 
 class LineList(list[Any]):
@@ -55,6 +72,7 @@ class LineList(list[Any]):
         super().__init__()
         self.line = line
         self.item_lines: list[int] = []
+        self.old_booleans: dict[int, OldBoolean] = {}  # by index, where the item is one
 
 
 def key_line(mapping: object, key: object) -> int | None:
@@ -232,13 +250,28 @@ def _exception_text(exc: BaseException) -> str:
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+# The booleans YAML 1.2's core schema reads; PyYAML (YAML 1.1) also reads yes/no/on/off.
+_YAML12_BOOLEANS = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})
+
+
+def _old_boolean(node: Any) -> OldBoolean | None:
+    """An OldBoolean when ``node`` is a plain scalar only YAML 1.1 reads as a boolean."""
+    if (
+        isinstance(node, yaml.ScalarNode)
+        and node.tag == _BOOL_TAG
+        and not node.style  # plain (None in PyYAML, "" in libyaml), not quoted
+        and node.value not in _YAML12_BOOLEANS
+    ):
+        return OldBoolean(node.value, node.start_mark.line + 1, node.start_mark.column + 1)
+    return None
 
 
 def _construct_map(loader: Any, node: yaml.MappingNode) -> Iterator[LineDict]:
     data = LineDict(node.start_mark.line + 1)
     yield data  # yielded first so that anchors referring back to this mapping work
     merge_line = data.line
-    for key_node, _ in node.value:
+    for key_node, value_node in node.value:
         line = key_node.start_mark.line + 1
         if key_node.tag == _MERGE_TAG:
             merge_line = line
@@ -255,6 +288,9 @@ def _construct_map(loader: Any, node: yaml.MappingNode) -> Iterator[LineDict]:
                 key_node.start_mark.column + 1,
             )
         data.key_lines[key] = line
+        old = _old_boolean(value_node)
+        if old is not None:
+            data.old_booleans[key] = old
     data.update(loader.construct_mapping(node, deep=True))
     for key in data:  # keys merged in with ``<<``: the line of the merge
         data.key_lines.setdefault(key, merge_line or 0)
@@ -266,6 +302,10 @@ def _construct_seq(loader: Any, node: yaml.SequenceNode) -> Iterator[LineList]:
     yield data
     data.extend(loader.construct_sequence(node, deep=True))
     data.item_lines = [item.start_mark.line + 1 for item in node.value]
+    for index, item in enumerate(node.value):
+        old = _old_boolean(item)
+        if old is not None:
+            data.old_booleans[index] = old
 
 
 def _ambiguous(node: yaml.ScalarNode) -> AmbiguousNumber:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from rnnshape.errors import SpecError, UsageError
@@ -12,7 +12,7 @@ from rnnshape.report import Report
 from rnnshape.spec.options import RunOptions
 
 from .expect import output_name
-from .files import Entry, config_files, find_specs, folder_problem
+from .files import STDIN, Entry, config_files, find_specs, folder_problem
 from .problems import CheckProblem, Rule
 from .rules import check_spec
 
@@ -108,6 +108,21 @@ def check_files(
     return CheckRun(tuple(files), tuple(results), ran_forward=run is not None)
 
 
+def iter_checked(
+    paths: Sequence[str], key: str | None = None, run: RunOptions | None = None
+) -> Iterator[tuple[bool, SpecResult]]:
+    """``check_files`` one result at a time, each with True when it is a new file's first, so
+    that a check of 100,000 files holds one at a time (``rnnshape.check.CheckStream``)."""
+    budget = _Budget(run)
+    for path in paths:
+        found = config_files(path) if path != STDIN and os.path.isdir(path) else [path]
+        if not found:
+            yield True, check_entry(folder_problem(path), run)
+        for file in found:
+            for index, entry in enumerate(find_specs(file, key)):
+                yield index == 0, budget.check(entry)
+
+
 class _Budget:
     """The time a ``check --run`` may spend in total (its ``--max-seconds``)."""
 
@@ -163,7 +178,7 @@ def check_entry(entry: Entry, run: RunOptions | None = None) -> SpecResult:
         problems, module, report = [CheckProblem(Rule.RUN, message, entry.line)], None, None
     except UsageError as exc:
         problems, module, report = [CheckProblem(Rule.RUN, exc.message, entry.line)], None, None
-    warnings = report.warnings if report is not None else ()
+    warnings = (*entry.warnings, *(report.warnings if report is not None else ()))
     # In file order; problems without a line (rare) keep their place at the end.
     ordered = sorted(problems, key=lambda p: (p.line is None, p.line or 0))
     return SpecResult(

@@ -27,7 +27,7 @@ def check_command(
         typer.Argument(
             metavar="FILE...",
             help=".yaml/.yml, .json or .toml config files, or folders (every such file under "
-            "them, recursively, hidden ones skipped)",
+            "them, recursively, hidden ones skipped); - reads standard input",
             show_default=False,
         ),
     ] = None,
@@ -77,9 +77,16 @@ def check_command(
     Without --run, torch is not imported: counts and shapes come from the --dry-run formulas.
     """
     with guard(ctx):
-        from rnnshape.check import check_files, split_key
+        from rnnshape.check import (
+            CheckRun,
+            CheckStream,
+            SpecResult,
+            check_files,
+            iter_checked,
+            split_key,
+        )
         from rnnshape.render import Document, OutputFormat, render
-        from rnnshape.render.check import warning_lines
+        from rnnshape.render.check import result_warning_lines, warning_lines
 
         if not files:
             raise UsageError(
@@ -103,12 +110,21 @@ def check_command(
             )
         elif device is not None or dtype is not None or max_seconds is not None:
             warn("--device, --dtype and --max-seconds have no effect without --run")
-        outcome = check_files(files, key=key, run=options)
-        for line in warning_lines(outcome):
-            warn(line)
-        render(
-            Document.CHECK, outcome, OutputFormat.JSON if json else OutputFormat.TABLE, sys.stdout
-        )
+        fmt = OutputFormat.JSON if json else OutputFormat.TABLE
+        if options is None:  # printed as checked: 100,000 files hold one result at a time
+
+            def warn_each(result: SpecResult) -> None:
+                for line in result_warning_lines(result):
+                    warn(line)
+
+            outcome: CheckRun | CheckStream = CheckStream(
+                iter_checked(files, key), observer=warn_each
+            )
+        else:  # a run may end in a usage error: nothing is printed before all are run
+            outcome = check_files(files, key=key, run=options)
+            for line in warning_lines(outcome):
+                warn(line)
+        render(Document.CHECK, outcome, fmt, sys.stdout)
     raise typer.Exit(0 if outcome.ok else EXIT_PROBLEMS)
 
 

@@ -1,4 +1,10 @@
-"""Text lines and the JSON document for ``rnnshape check``; decides nothing."""
+"""Text lines and the JSON document for ``rnnshape check``; decides nothing.
+
+Each renderer takes a finished :class:`CheckRun` or a :class:`CheckStream` and writes each
+result as it comes, so that a check of 100,000 files holds one result at a time; the
+summary, known at the end, comes last (in the JSON document too: ``status`` and
+``summary`` follow ``results``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from rnnshape._version import SCHEMA_VERSION, __version__
-from rnnshape.check import CheckProblem, CheckRun, SpecResult, config_list_text
+from rnnshape.check import CheckProblem, CheckRun, CheckStream, SpecResult, config_list_text
 from rnnshape.render.formats import OutputFormat
 from rnnshape.text import one_line, plural
 
@@ -34,16 +40,31 @@ def result_lines(result: SpecResult) -> list[str]:
     return [one_line(line) for line in lines]
 
 
-def summary_line(run: CheckRun) -> str:
-    verdict = "all ok" if run.ok else f"{run.passed} ok, {run.failed} failed"
-    ran = ", each run in torch" if run.ran_forward else ""
-    specs, files = plural(len(run.results), "spec"), plural(len(run.files), "file")
+def summary_line(run: CheckRun | CheckStream) -> str:
+    """``checked 3 specs in 2 files: all ok``; for a stream, once it has been read."""
+    stream = _stream(run) if isinstance(run, CheckRun) else run
+    verdict = "all ok" if stream.ok else f"{stream.passed} ok, {stream.failed} failed"
+    ran = ", each run in torch" if stream.ran_forward else ""
+    specs, files = plural(stream.specs, "spec"), plural(stream.files, "file")
     return f"checked {specs} in {files}{ran}: {verdict}"
 
 
-def warning_lines(run: CheckRun) -> list[str]:
+def _stream(run: CheckRun) -> CheckStream:
+    """A finished run as a stream already read: its counts are final."""
+    stream = CheckStream.of(run)
+    for _ in stream:
+        pass
+    return stream
+
+
+def result_warning_lines(result: SpecResult) -> list[str]:
     """Warnings (torch accepts it, but probably not what was meant), labelled, for stderr."""
-    return [one_line(f"{r.label}: {w}") for r in run.results for w in r.warnings]
+    return [one_line(f"{result.label}: {w}") for w in result.warnings]
+
+
+def warning_lines(run: CheckRun) -> list[str]:
+    """:func:`result_warning_lines` of every result of a finished run."""
+    return [line for r in run.results for line in result_warning_lines(r)]
 
 
 def _result_dict(result: SpecResult) -> dict[str, object]:
@@ -83,25 +104,50 @@ def check_document(run: CheckRun) -> dict[str, object]:
     }
 
 
-def _emit_lines(run: CheckRun, stream: TextIO) -> None:
-    lines = [line for result in run.results for line in result_lines(result)]
-    lines.append(summary_line(run))
-    stream.write("\n".join(lines) + "\n")
+def _emit_lines(run: CheckRun | CheckStream, out: TextIO) -> None:
+    results = CheckStream.of(run) if isinstance(run, CheckRun) else run
+    for result in results:
+        out.write("".join(line + "\n" for line in result_lines(result)))
+    out.write(summary_line(results) + "\n")
 
 
-def _emit_json(run: CheckRun, stream: TextIO) -> None:
-    # ASCII only: the exact text, with controls, U+2028 and lone surrogates as JSON escapes.
-    stream.write(json.dumps(check_document(run), indent=2) + "\n")
+def _emit_json(run: CheckRun | CheckStream, out: TextIO) -> None:
+    """The document of :func:`check_document`, written a result at a time.
+
+    ASCII only: the exact text, with controls, U+2028 and lone surrogates as JSON escapes."""
+    results = CheckStream.of(run) if isinstance(run, CheckRun) else run
+    head = {
+        "schema_version": SCHEMA_VERSION,
+        "rnnshape_version": __version__,
+        "ran_forward": results.ran_forward,
+    }
+    out.write(json.dumps(head, indent=2)[:-2] + ',\n  "results": [')
+    separator = "\n"
+    for result in results:
+        item = json.dumps(_result_dict(result), indent=2).replace("\n", "\n    ")
+        out.write(f"{separator}    {item}")
+        separator = ",\n"
+    out.write("\n  ]" if separator == ",\n" else "]")
+    tail = {
+        "status": "ok" if results.ok else "fail",
+        "summary": {
+            "files": results.files,
+            "specs": results.specs,
+            "ok": results.passed,
+            "failed": results.failed,
+        },
+    }
+    out.write(",\n" + json.dumps(tail, indent=2)[2:] + "\n")
 
 
 # Every format a check prints: one line per spec or broken rule, or the JSON document.
-RENDERERS: dict[OutputFormat, Callable[[CheckRun, TextIO], None]] = {
+RENDERERS: dict[OutputFormat, Callable[[CheckRun | CheckStream, TextIO], None]] = {
     OutputFormat.TABLE: _emit_lines,
     OutputFormat.JSON: _emit_json,
 }
 
 
-def render(run: CheckRun, fmt: OutputFormat) -> str:
+def render(run: CheckRun | CheckStream, fmt: OutputFormat) -> str:
     """What ``RENDERERS[fmt]`` writes, as one string."""
     out = io.StringIO()
     RENDERERS[fmt](run, out)
