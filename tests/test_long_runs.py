@@ -141,31 +141,37 @@ def test_limits_around_the_measured_time(
     assert info.value.param == "max_seconds" and "measured on cpu" in str(info.value)
 
 
-def test_a_probed_run_draws_the_same_tensors_as_an_unprobed_one() -> None:
+def test_a_probed_run_draws_the_same_tensors_as_an_unprobed_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The probe's inputs come from outside the run's seeded stream."""
     import torch
 
+    import rnnshape.torchrun.run as torchrun
     from rnnshape.spec import RunOptions, make_input, make_spec
     from rnnshape.torchrun.run import run
 
     spec = make_spec("gru", 4, 4)
     inp = make_input(spec, seq=3000, batch=1)  # over a second at the slowest pace: probed
     outputs = []
-    for limit in (None, 1e9):
-        seen: list[object] = []
-        real = torch.nn.GRU.forward
+    real = torch.nn.GRU.forward
+    seen: list[object] = []
 
-        def keep(self: object, *args: object, **kwargs: object) -> object:
-            result = real(self, *args, **kwargs)  # type: ignore[arg-type]
-            seen.append(result[0].clone())  # type: ignore[index]
-            return result
+    def keep(self: object, *args: object, **kwargs: object) -> object:
+        result = real(self, *args, **kwargs)  # type: ignore[arg-type]
+        seen.append(result[0].clone())  # type: ignore[index]
+        return result
 
+    for probed in (True, False):
+        # Unprobed: as if every run this size were under a second on the slowest device.
+        monkeypatch.setattr(torchrun, "SLOWEST_SECONDS", 1.0 if probed else 1e12)
         torch.nn.GRU.forward = keep  # type: ignore[method-assign]
         try:
-            observation = run(spec, inp, RunOptions(max_seconds=limit, seed=3))
+            observation = run(spec, inp, RunOptions(max_seconds=None, seed=3))
         finally:
             torch.nn.GRU.forward = real  # type: ignore[method-assign]
-        assert observation.run is not None and observation.run.probe is not None
+        assert observation.run is not None
+        assert (observation.run.probe is not None) is probed
         outputs.append(seen[-1])  # the verified pass is the last call
     assert torch.equal(outputs[0], outputs[1])
 
