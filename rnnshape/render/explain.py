@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rnnshape.render.tables import section_table
+from rnnshape.render.tables import fitted, section_table
 from rnnshape.report import InputSpec, LayerSpec
 from rnnshape.text import shape_text
 
@@ -140,7 +140,7 @@ def _print_gates(gates: tuple[GateBlock, ...], spec: LayerSpec, console: Console
             table.add_section()
             table.add_row("", f"layer {layer}, {gate.direction}", "", style="bold")
         table.add_row(gate.name, gate.index, shape_text(gate.shape))
-    console.print(table)
+    console.print(fitted(table))
 
 
 def _flow_legend(explanation: Explanation) -> list[str]:

@@ -13,7 +13,7 @@ from rnnshape.checkpoint.result import listed
 from rnnshape.render.formats import OutputFormat
 from rnnshape.render.keras import add_keras_rows
 from rnnshape.render.report import omitted_text
-from rnnshape.render.tables import output_console
+from rnnshape.render.tables import fitted, output_console
 from rnnshape.text import one_line, plural
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def render_tables(result: InferResult, console: Console) -> None:
             table.add_row(label, Text(one_line(value)))
         _add_onnx_rows(table, module)
         add_keras_rows(table, module)
-        console.print(table)
+        console.print(fitted(table))
 
 
 def _add_onnx_rows(table: Table, module: InferredModule) -> None:
@@ -215,7 +215,7 @@ def _onnx_explain_tables(result: InferResult, console: Console) -> None:
             gate = "" if block.onnx_gate is None else f"{block.onnx_gate} → {block.torch_gate}"
             direction = "reverse" if block.direction else "forward"
             table.add_row(direction, gate, block.onnx_slice(), block.torch_slice())
-        console.print(table)
+        console.print(fitted(table))
         for note in node.notes:
             console.print(Text(f"note: {note}"), soft_wrap=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.checkpoint import InferredModule, InferResult
-from rnnshape.render.tables import output_console
+from rnnshape.render.tables import fitted, output_console
 from rnnshape.text import one_line
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def _explain_tables(result: InferResult, console: Console) -> None:
             gate = "" if block.keras_gate is None else f"{block.keras_gate} → {block.torch_gate}"
             direction = "reverse" if block.direction else "forward"
             table.add_row(direction, gate, block.keras_slice(), block.torch_slice())
-        console.print(table)
+        console.print(fitted(table))
         console.print(
             Text("note: .T is a transpose: Keras kernels are [input, gates·units]"), soft_wrap=True
         )
