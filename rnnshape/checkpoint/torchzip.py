@@ -61,7 +61,7 @@ def _read_archive(
     def storage(pid: tuple[object, ...]) -> Storage:
         key, dtype, numel = storage_record(pid)
         entry = entries.get(f"{base}data/{key}")
-        name = file_str(key)
+        name = file_str(key) if len(key) > 16 or not key.isalnum() else key  # as a message shows it
         if entry is None:
             raise Corrupt(f"storage {name}, which the archive does not hold (data/{name})")
         need = numel * ITEMSIZE.get(dtype, 1)

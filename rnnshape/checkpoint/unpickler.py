@@ -69,6 +69,7 @@ MAX_FRAME = 16 * 1024 * 1024  # pickle frames are ~64 KiB; a frame is read whole
 MAX_LONG_BYTES = 8 * 1024  # an integer of 65,536 bits (LONG4)
 MAX_MEMO_INDEX = 2**32 - 1  # what the binary opcodes can name; text PUT/GET alike
 _CHUNK = 1024 * 1024
+_U32, _U64, _I32 = struct.Struct("<I"), struct.Struct("<Q"), struct.Struct("<i")
 
 
 class _BoundedStream:
@@ -187,12 +188,12 @@ class ShapeUnpickler(pickle._Unpickler):
 
     def _payload(self, n: int, kind: str, keep: int) -> bytes | SkippedData:
         """``n`` bytes of the stream, or, past ``keep``, read in chunks and dropped."""
-        self._check_available(n)
-        if n <= keep:
+        if n <= keep:  # a short read fails in the stream's own check
             data: bytes = self.read(n)
             if len(data) != n:
                 raise EOFError("the stream ended inside a value")
             return data
+        self._check_available(n)
         left = n
         while left:
             step = min(left, _CHUNK)
@@ -214,29 +215,36 @@ class ShapeUnpickler(pickle._Unpickler):
                 return
         self._stream.check(n)
 
-    def _sized(self, fmt: str) -> int:
-        (n,) = struct.unpack(fmt, self.read(struct.calcsize(fmt)))
+    def _sized(self, size: struct.Struct) -> int:
+        (n,) = size.unpack(self.read(size.size))
         if n < 0:
             raise Corrupt(f"a negative length {n}")
         return int(n)
 
-    def _bytes(self, fmt: str) -> None:
-        self.append(self._payload(self._sized(fmt), "bytes", KEEP_BYTES))
+    def _binbytes(self) -> None:
+        self.append(self._payload(self._sized(_U32), "bytes", KEEP_BYTES))
 
-    def _bytearray(self) -> None:
-        data = self._payload(self._sized("<Q"), "bytes", KEEP_BYTES)
+    def _binbytes8(self) -> None:
+        self.append(self._payload(self._sized(_U64), "bytes", KEEP_BYTES))
+
+    def _bytearray8(self) -> None:
+        data = self._payload(self._sized(_U64), "bytes", KEEP_BYTES)
         self.append(bytearray(data) if isinstance(data, bytes) else data)
 
-    def _text(self, fmt: str) -> None:
-        data = self._payload(self._sized(fmt), "text", KEEP_TEXT)
+    def _binunicode(self) -> None:  # every name in a torch pickle: kept short
+        data = self._payload(self._sized(_U32), "text", KEEP_TEXT)
         self.append(str(data, "utf-8", "surrogatepass") if isinstance(data, bytes) else data)
 
-    def _binstring(self, fmt: str) -> None:
-        data = self._payload(self._sized(fmt), "bytes", KEEP_TEXT)
+    def _binunicode8(self) -> None:
+        data = self._payload(self._sized(_U64), "text", KEEP_TEXT)
+        self.append(str(data, "utf-8", "surrogatepass") if isinstance(data, bytes) else data)
+
+    def _binstring(self) -> None:
+        data = self._payload(self._sized(_I32), "bytes", KEEP_TEXT)
         self.append(self._decode_string(data) if isinstance(data, bytes) else data)
 
     def _long4(self) -> None:
-        n = self._sized("<i")
+        n = self._sized(_I32)
         if n > MAX_LONG_BYTES:
             raise Corrupt(f"an integer of {n:,} bytes (at most {MAX_LONG_BYTES:,})")
         self.append(pickle.decode_long(self.read(n)))
@@ -328,12 +336,12 @@ class ShapeUnpickler(pickle._Unpickler):
 
 def _install() -> None:
     table: dict[int, Callable[[Any], None]] = ShapeUnpickler.dispatch
-    table[_OP["BINBYTES"]] = lambda self: self._bytes("<I")
-    table[_OP["BINBYTES8"]] = lambda self: self._bytes("<Q")
-    table[_OP["BYTEARRAY8"]] = ShapeUnpickler._bytearray
-    table[_OP["BINUNICODE"]] = lambda self: self._text("<I")
-    table[_OP["BINUNICODE8"]] = lambda self: self._text("<Q")
-    table[_OP["BINSTRING"]] = lambda self: self._binstring("<i")
+    table[_OP["BINBYTES"]] = ShapeUnpickler._binbytes
+    table[_OP["BINBYTES8"]] = ShapeUnpickler._binbytes8
+    table[_OP["BYTEARRAY8"]] = ShapeUnpickler._bytearray8
+    table[_OP["BINUNICODE"]] = ShapeUnpickler._binunicode
+    table[_OP["BINUNICODE8"]] = ShapeUnpickler._binunicode8
+    table[_OP["BINSTRING"]] = ShapeUnpickler._binstring
     table[_OP["LONG4"]] = ShapeUnpickler._long4
     table[_OP["FRAME"]] = ShapeUnpickler._frame
     table[_OP["PUT"]] = ShapeUnpickler._put
