@@ -4,6 +4,7 @@ spaces; in a terminal, Rich's fitting without breaking a word."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
@@ -155,3 +156,19 @@ def test_a_failing_jq_leaves_only_its_own_error() -> None:
     lines = done.stderr.splitlines()
     assert lines[-1].split()[0] in ("0", "141"), done.stderr
     assert not any("rnnshape" in line or "BrokenPipe" in line for line in lines), done.stderr
+
+
+def test_long_notes_wrap_on_a_pipe_at_the_tables_width() -> None:
+    """The README: on a pipe notes wrap at the tables' width (at least 80 columns); they set
+    the width themselves no more (a note of 150 characters made a 150-column page)."""
+    args = ["lstm", "10", "20", "2", "--bidirectional", "--proj-size", "8", "--dry-run"]
+    out = _run(args, {"COLUMNS": None})
+    doc = json.loads(_run([*args, "--json"], {"COLUMNS": None}))
+    lines = out.splitlines()
+    note_start = next(i for i, line in enumerate(lines) if line.startswith("note: "))
+    laid_out = max(len(line) for line in lines[:note_start])  # tables and the header
+    assert max(len(line) for line in lines[note_start:]) <= max(laid_out, 80)
+    assert any(len(f"note: {n}") > max(laid_out, 80) for n in doc["notes"])  # one must wrap
+    joined = " ".join(" ".join(lines[note_start:]).split())
+    for note in doc["notes"]:
+        assert f"note: {' '.join(note.split())}" in joined

@@ -15,7 +15,7 @@ from rnnshape.render.display import document_display, emitter
 from rnnshape.render.formats import OutputFormat
 from rnnshape.render.report import omitted_text
 from rnnshape.render.report import sections as report_sections
-from rnnshape.render.tables import fitted, section_table
+from rnnshape.render.tables import Prose, fitted, section_table
 from rnnshape.report import LISTING_EDGE, Report
 from rnnshape.report_model import ModelCall, ModelReport, register_model_display
 from rnnshape.text import plural, short_count
@@ -56,23 +56,23 @@ def sections(model: ModelReport) -> list[RenderableType]:
     content += [Rule(Text("Model summary", style="bold"), align="left"), ""]
     content.append(fitted(_summary(model)))
     if not model.calls:
-        content.append(Text("no recurrent submodule returned from a call"))
+        content.append(Prose("no recurrent submodule returned from a call"))
     if model.failed:
         content.append(
-            Text(
+            Prose(
                 f"{plural(len(model.failed), 'call')} raised, caught by the model's own "
                 "forward (not counted above):"
             )
         )
         content += [
-            Text(f"  {f.name or '(model)'} · call {f.call}: {f.error}")
+            Prose(f"  {f.name or '(model)'} · call {f.call}: {f.error}")
             for f in model.failed[:FAILED_SHOWN]
         ]
         if len(model.failed) > FAILED_SHOWN:
             more = len(model.failed) - FAILED_SHOWN
-            content.append(Text(f"  … {more:,} more (to_dict()['failed_calls'] lists all)"))
+            content.append(Prose(f"  … {more:,} more (to_dict()['failed_calls'] lists all)"))
     if model.uncalled:
-        content.append(Text("never called: " + ", ".join(model.uncalled)))
+        content.append(Prose("never called: " + ", ".join(model.uncalled)))
     return content
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 from rnnshape.errors import SpecError
 from rnnshape.render.display import document_display, emitter
 from rnnshape.render.formats import OutputFormat
-from rnnshape.render.tables import fitted, section_table
+from rnnshape.render.tables import Prose, fitted, section_table
 from rnnshape.report import (
     LISTING_EDGE,
     Dim,
@@ -89,7 +89,7 @@ def sections(report: Report) -> list[RenderableType]:
     content: list[RenderableType] = [header, "", params, "", tensors, ""]
     content += _cost_sections(report)
     content.append(legend)
-    content += [Text(f"note: {note}") for note in report.notes]
+    content += [Prose(f"note: {note}") for note in report.notes]
     return [fitted(c) if isinstance(c, Table) else c for c in content]
 
 

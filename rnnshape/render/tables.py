@@ -48,20 +48,32 @@ def strip_trailing(text: str) -> str:
     return "\n".join(line.rstrip(" ") for line in text.split("\n"))
 
 
+class Prose:
+    """A sentence to read (a note, a list of names): on a pipe it wraps at the width the
+    tables and headers set, instead of setting it. Text, never markup."""
+
+    def __init__(self, text: str, style: str = "") -> None:
+        self.text = text
+        self.style = style
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.text import Text
+
+        yield Text(self.text, style=self.style)
+
+
 def content_width(console: Console, content: Sequence[RenderableType]) -> int:
-    """The width the tables of ``content`` take when nothing wraps; prose (text, rules) is
-    left out: it wraps at whatever width the tables set."""
+    """The width ``content`` takes when nothing wraps, prose and rules left out: they wrap
+    at (or span) whatever width the rest sets."""
     from rich.measure import Measurement
     from rich.rule import Rule
-    from rich.text import Text
+
+    def laid_out(r: RenderableType) -> bool:
+        return not isinstance(r, (str, Rule, Prose))
 
     options = console.options.update_width(PIPED_UNLIMITED)
     return max(
-        (
-            Measurement.get(console, options, r).maximum
-            for r in content
-            if not isinstance(r, (str, Text, Rule))
-        ),
+        (Measurement.get(console, options, r).maximum for r in content if laid_out(r)),
         default=0,
     )
 
