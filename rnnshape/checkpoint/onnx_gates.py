@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from rnnshape.spec import Mode
@@ -106,6 +107,7 @@ class OnnxNode:
         return out
 
 
+@lru_cache(maxsize=256)  # a model's nodes repeat a few shapes: blocks are shared, never copied
 def gate_blocks(
     op: OnnxOp, hidden: int, num_directions: int, *, bias: bool
 ) -> tuple[GateBlock, ...]:
