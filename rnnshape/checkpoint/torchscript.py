@@ -156,7 +156,7 @@ def read_torchscript_trusted(path: str) -> Checkpoint:
         shapes = load_state_shapes(path)
     except TorchScriptLoadError as exc:
         lines = [line.strip() for line in str(exc.error).splitlines() if line.strip()]
-        reason = lines[0] if lines else type(exc.error).__name__
+        reason = file_str(lines[0]) if lines else type(exc.error).__name__
         raise CheckpointError(f"{path}: torch.jit.load failed: {reason}") from None
     tensors = {name: TensorInfo(shape, dtype) for name, (shape, dtype) in shapes.items()}
     return Checkpoint(path, CheckpointFormat.TORCHSCRIPT, (StateDict(None, tensors),))

@@ -171,7 +171,8 @@ def _add_onnx_rows(table: Table, module: InferredModule) -> None:
         return
     from rich.text import Text
 
-    table.add_row("graph", Text(one_line(repr(node.graph)) + (" (main)" if not node.graph else "")))
+    graph = file_repr(node.graph, TEXT_CHARS)
+    table.add_row("graph", Text(graph + (" (main)" if not node.graph else "")))
     attributes = [f"direction={node.direction}", f"layout={node.layout}"]
     if node.linear_before_reset is not None:
         attributes.append(f"linear_before_reset={node.linear_before_reset}")
@@ -180,7 +181,9 @@ def _add_onnx_rows(table: Table, module: InferredModule) -> None:
         f"ONNX {node.gate_order or '(one block)'} · torch {node.torch_gate_order or '(one block)'}"
     )
     table.add_row("gate order", gates)
-    inputs = ", ".join(f"{role}={name!r}" for role, name in node.inputs.items() if name)
+    inputs = ", ".join(
+        f"{role}={file_repr(name, TEXT_CHARS)}" for role, name in node.inputs.items() if name
+    )
     table.add_row("inputs", Text(one_line(inputs)))
 
 
