@@ -159,7 +159,8 @@ def test_one_layer_matches_keras(name: str, suffix: str, tmp_path: Path) -> None
         assert keras_block["keras_version"] == keras.__version__
         assert module["unknown"] == []
     else:
-        assert keras_block["activation"] is None and keras_block["layer"] is None
+        assert keras_block["activation"] is None
+        assert keras_block["layer"] in (None, model.layers[0].name)  # on vars in recent Keras
         assert any("hard_sigmoid" in note for note in keras_block["notes"])
 
 

@@ -359,14 +359,21 @@ def _keras3_unclaimed(keras: KerasFile, claimed: set[str]) -> list[_Found]:
                 _keras3_vars(keras, f"{path}/{side}")
                 for side in ("forward_layer", "backward_layer")
             ]
-            found.append(_Found(path, path, directions))
+            found.append(_Found(path, path, directions, name=_saved_name(keras, path)))
             taken.add(path)
         elif keras.group(f"{path}/cell/vars") is not None and not path.endswith(
             ("forward_layer", "backward_layer")
         ):
-            found.append(_Found(path, path, [_keras3_vars(keras, path)]))
+            layer = _Found(path, path, [_keras3_vars(keras, path)], name=_saved_name(keras, path))
+            found.append(layer)
             taken.add(path)
     return found
+
+
+def _saved_name(keras: KerasFile, path: str) -> str | None:
+    """The layer's name, which recent Keras 3 versions record on its ``vars`` group."""
+    group = keras.group(f"{path}/vars")
+    return keras.text_attribute(group, "name") if group is not None else None
 
 
 def _legacy_layers(keras: KerasFile) -> list[_Found]:
