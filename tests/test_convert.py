@@ -352,3 +352,25 @@ def test_python_api(tmp_path: Path) -> None:
     assert set(safetensors_torch.load_file(str(tmp_path / "w.safetensors"))) == {
         f"g.{k}" for k in nn.GRU(6, 3).state_dict()
     }
+
+
+def test_help_and_refusals_before_work_never_import_torch(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    existing = tmp_path / "out.pt"
+    existing.write_bytes(b"")
+    for argv, code in ((["convert", "--help"], 0), (["convert", "x.keras", str(existing)], 2)):
+        script = (
+            "import sys\n"
+            "from rnnshape.cli import main\n"
+            "try:\n"
+            f"    main({argv!r})\n"
+            "except SystemExit as exc:\n"
+            f"    assert (exc.code or 0) == {code}, exc.code\n"
+            "print('TORCH', 'torch' in sys.modules, file=sys.stderr)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+        assert "TORCH False" in done.stderr, done.stderr
