@@ -230,3 +230,30 @@ def test_columns_40_on_a_pipe(args: list[str]) -> None:
     for number in numbers:
         assert re.search(rf"(?<![\d,]){re.escape(number)}(?![\d,])", text), number
     assert not _folded(lines)
+
+
+def test_infer_tables_at_40_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``COLUMNS=40 rnnshape infer model.pt``: the module table within 40 columns."""
+    from rnnshape.render import Document, OutputFormat, render
+
+    path = tmp_path / "model.pt"
+    torch.save(nn.LSTM(3, 4, bidirectional=True, proj_size=2).state_dict(), path)
+    result = rnnshape.infer_checkpoint(str(path))
+    monkeypatch.setenv("COLUMNS", "40")
+    out = io.StringIO()
+    render(Document.INFER, result, OutputFormat.TABLE, out)
+    lines = out.getvalue().splitlines()[1:]  # the first line is the path, kept whole
+    assert max(len(line) for line in lines) <= 40
+    words = set(out.getvalue().split())
+    for word in ("nn.LSTM(3,", "bidirectional=True,", "proj_size=2)", "--proj-size"):
+        assert word in words
+    assert not _folded(lines)
+
+
+def test_explain_gate_table_at_40_columns() -> None:
+    report = rnnshape.inspect("lstm", 3, 4, 2, run=False, explain=True)
+    text = _draw(render_tables, report, 40)
+    gates = text[text.index("Gate blocks") : text.index("Unrolled")].splitlines()
+    assert max(len(line) for line in gates) <= 40
+    for k in range(2):
+        assert f"weight_ih_l{k}[0:4," in text.split() and f"bias_hh_l{k}[12:16]" in text.split()
