@@ -49,6 +49,14 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 MAX_ERRORS: dict[str, float] = {}  # what the closing note of issue 17 lists (printed with -s)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _print_max_errors() -> Any:
+    """After this file's tests, each combination's max abs error (shown with -s)."""
+    yield
+    for label, error in sorted(MAX_ERRORS.items()):
+        print(f"{label}: {error:.2e}")
+
+
 def run_convert(src: Path, out: Path, *args: str, code: int = 0) -> Any:
     result = runner.invoke(app, ["convert", str(src), str(out), *args])
     assert result.exit_code == code, result.output
@@ -328,30 +336,6 @@ def test_a_dataset_larger_than_the_file_is_never_read(tmp_path: Path) -> None:
     assert src.stat().st_size < 100_000
     result = run_convert(src, tmp_path / "out.pt", code=1)
     assert "more than the" in result.stderr and "the file holds" in result.stderr
-
-
-def test_max_errors_are_reported(capsys: pytest.CaptureFixture[str]) -> None:
-    """Prints the max abs error of each combination (run with -s for the closing note)."""
-    with capsys.disabled():
-        for label, error in sorted(MAX_ERRORS.items()):
-            print(f"{label}: {error:.2e}")
-
-
-def test_python_api(tmp_path: Path) -> None:
-    import rnnshape
-
-    src = tmp_path / "m.keras"
-    model = keras.Sequential(
-        [keras.Input((SEQ, FEATURES)), L.GRU(3, return_sequences=True, name="g"),
-         L.GRU(3, reset_after=False, name="old")]
-    )  # fmt: skip
-    model.save(src)
-    result = rnnshape.convert_weights(str(src), str(tmp_path / "w.safetensors"))
-    assert result.names == ("g",) and result.written
-    assert [p.prefix for p in result.refused] == ["old"]
-    assert set(safetensors_torch.load_file(str(tmp_path / "w.safetensors"))) == {
-        f"g.{k}" for k in nn.GRU(6, 3).state_dict()
-    }
 
 
 def test_help_and_refusals_before_work_never_import_torch(tmp_path: Path) -> None:
