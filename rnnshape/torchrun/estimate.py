@@ -130,6 +130,7 @@ def probe_module(
             if calls >= least_calls and (spent >= _WINDOW or calls >= _MOST_CALLS):
                 return max(spent / calls, 1e-9)
 
+    exponent = 1.0
     first = make_call(1)
     started = time.perf_counter()
     first()  # kernels, caches, oneDNN primitives: not part of the pace
@@ -151,7 +152,9 @@ def probe_module(
         short = long = paced(whole, _REPEATS)
         fixed, slope = short, 0.0
     else:
-        k = max(1, min(_MAX_K, steps // 16))
+        # Forward passes grow linearly: a few steps tell. Backward passes grow faster than
+        # their steps: they are timed at a quarter and a half of the run's length.
+        k = max(1, steps // 4 if backward else min(_MAX_K, steps // 16))
         while k > 1 and 3 * k * warm > budget:
             k //= 2
         short_call, long_call = make_call(k), make_call(2 * k)
@@ -163,6 +166,10 @@ def probe_module(
         if slope <= 0:  # noise larger than k steps: charge every second to the steps
             slope = long / (2 * k)
         fixed = max(short - slope * k, 0.0)
+        if backward:
+            import math
+
+            exponent = min(max(math.log2(long / short), 1.0), 2.0)
     two = not spec.mode.is_cell and long is not short
     return Probe(
         short_steps=k,
@@ -174,6 +181,7 @@ def probe_module(
         backward=backward,
         fill_bytes_per_s=fill_rate(),
         spent_seconds=time.perf_counter() - began,
+        exponent=exponent,
     )
 
 

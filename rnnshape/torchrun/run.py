@@ -174,11 +174,13 @@ def _own_random_state(torch: Any, device: str) -> Any:
 
 
 def _short_input(spec: LayerSpec, inp: InputSpec, steps: int) -> InputSpec:
-    """The run's input cut to its first ``steps`` time steps (packed lengths clipped)."""
+    """The run's input shortened to ``steps`` time steps; packed lengths are scaled down
+    alike, so that the batch shrinks along the sequence as the run's does."""
     if spec.mode.is_cell:
         return inp
     if inp.lengths is not None:
-        lengths = tuple(min(n, steps) for n in inp.lengths)
+        longest = max(inp.lengths)
+        lengths = tuple(max(1, -(-n * steps // longest)) for n in inp.lengths)
         return inp._replace(seq=max(lengths), lengths=lengths)
     return inp._replace(seq=steps)
 
