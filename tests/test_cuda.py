@@ -22,7 +22,11 @@ def test_cuda_run_matches_torch(mode: str, dtype: str) -> None:
     report = rnnshape.inspect(mode, 10, 20, device="cuda", dtype=dtype)
     assert report.device.startswith("cuda")
     assert {row.device for row in report.tensors} == {report.device}
-    assert report.warnings == ()
+    # bfloat16 on cuDNN: torch compacts the weights every call and says so, as one line
+    # with the Kernel section's explanation; nothing else.
+    for line in report.warnings:
+        assert dtype == "bfloat16" and "not part of single contiguous chunk" in line, line
+        assert "flatten_parameters() skips bfloat16" in line and "\n" not in line
 
 
 def test_cuda_projection_packed_bidirectional() -> None:
@@ -106,3 +110,29 @@ def test_cuda_bf16_weights_warning_is_the_explained_one() -> None:
     texts = [str(w.message) for w in caught]
     assert any(COMPACTED_WEIGHTS in text for text in texts), texts
     assert all(warning_explanation(t) for t in texts if COMPACTED_WEIGHTS in t)
+
+
+# --- issue 14: the time guard, the kernel and the peak, measured on the GPU ------------------
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_cuda_estimate_backend_and_peak(dtype: str) -> None:
+    from rnnshape.explain.kernel import predict_backend
+
+    report = rnnshape.inspect(
+        "lstm", 512, 512, 2, seq=400, batch=32, device="cuda", dtype=dtype, bench=10,
+        max_seconds=None,
+    )
+    run = report.run
+    assert run is not None and run.backend is not None
+    if run.estimated_seconds is not None:
+        assert 0.25 < run.estimated_seconds / run.measured_seconds < 4, run
+    assert report.bench is not None and report.bench.cudnn is (run.backend == "cudnn")
+    predicted = predict_backend(
+        report.spec, report.input, device_kind="cuda", dtype=dtype, training=False,
+        facts=None,
+    )
+    assert predicted.backend == run.backend
+    peak = report.memory.measured_peak_bytes
+    assert peak is not None
+    assert 0.5 <= peak / report.memory.peak_bytes <= 1.5, (peak, report.memory.peak_bytes)
