@@ -297,3 +297,26 @@ def test_safetensors_long_names_and_values_are_cut(tmp_path: Path) -> None:
     _safetensors(path, huge)
     done = infer(path)
     assert done.returncode == 1 and "corrupt safetensors header" in done.stderr, done.stderr
+
+
+def test_large_typed_data_is_left_out_and_checked_not_charged(tmp_path: Path) -> None:
+    """Weights in float_data (not raw_data), and a packed int64 list, over 64 KiB: their data
+    is counted against the dims and dropped, never charged as if parsed."""
+    w = _initializer("W", [1, 64, 3000], float_data=[0.5] * (64 * 3000))
+    r = numpy_helper.from_array(np.zeros((1, 64, 16), np.float32), "R")
+    extra = TensorProto(name="I", data_type=TensorProto.INT64, dims=[2_000_000])
+    extra.int64_data.extend(np.full(2_000_000, 300, np.int64).tolist())
+    model = _lstm_model(w, r)
+    model.graph.initializer.append(extra)
+    path = tmp_path / "typed.onnx"
+    onnx.save(model, path)
+    read = read_graph_only(str(path))
+    assert read.cost < read.budget // 4
+    done = infer(path, "--json")
+    assert done.returncode == 0, done.stderr
+    [module] = json.loads(done.stdout)["modules"]
+    assert module["constructor"] == "nn.LSTM(3000, 16, bias=False)"
+    w.float_data.pop()
+    onnx.save(_lstm_model(w, r), path)
+    done = infer(path)
+    assert done.returncode == 1 and "(192,000 values), but the file holds 191,999" in done.stderr

@@ -237,9 +237,10 @@ class _Walk:
                 tensor.note(self, field, wire, value, body, pos)
             inner = schema.get(field, _DROP)
             if inner is None:
-                if wire == 2 and (kind, field) in _PACKED:
-                    self.charge(PACKED_COST * _packed_values(buf, body, pos, _PACKED[kind, field]))
                 if not (drop_data and field in _TENSOR_DATA):
+                    if wire == 2 and (kind, field) in _PACKED:
+                        values = _packed_values(buf, body, pos, _PACKED[kind, field])
+                        self.charge(PACKED_COST * values)
                     continue
             elif inner is not _DROP:
                 if wire != 2:
@@ -396,8 +397,14 @@ def _packed_values(buf: memoryview, start: int, end: int, width: int) -> int:
     """How many values a packed repeated field holds: ``width`` bytes each, 0 for varints."""
     if width:
         return (end - start) // width
-    chunk = bytes(buf[start:end])
-    return len(chunk) - len(chunk.translate(None, _VARINT_ENDS))
+    count = 0
+    for at in range(start, end, _CHUNK):  # a large tensor's data is never copied whole
+        chunk = bytes(buf[at : min(end, at + _CHUNK)])
+        count += len(chunk) - len(chunk.translate(None, _VARINT_ENDS))
+    return count
+
+
+_CHUNK = 1024 * 1024
 
 
 _VARINT_ENDS = bytes(range(0x80))  # a varint's last byte is below 0x80
