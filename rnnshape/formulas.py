@@ -469,7 +469,7 @@ def memory(
 
     Autograd keeps, per step, row and direction, the family's ``saved_per_step`` values in
     units of H besides h_t itself (H_out wide); with a projection LSTM also keeps the H-wide
-    o_t ⊙ tanh(c_t) that W_hr multiplies."""
+    o_t ⊙ tanh(c_t) that W_proj (``weight_hr_l[k]``) multiplies."""
     if tensors is None:
         tensors = tensor_shapes(spec, inp)
     size = dtype.itemsize

@@ -86,19 +86,44 @@ def test_gate_names_and_rows_match_the_docs_example() -> None:
     assert gates[("W_ii", "weight_ih_l1")].shape == (20, 20)  # layer 1 reads D·H_out = 20
 
 
-def test_gru_reset_block_and_lstm_projection_are_both_w_hr_but_different() -> None:
+def test_gru_reset_block_is_w_hr_and_lstm_projection_is_w_proj() -> None:
     gru = explain(*build("gru"))
     lstm = explain(*build("lstm", proj_size=5))
     gru_hr = [g for g in gru.gates if g.name == "W_hr"]
-    lstm_hr = [g for g in lstm.gates if g.name == "W_hr"]
+    lstm_hr = [g for g in lstm.gates if g.name == "W_proj"]
     assert [(g.parameter, g.rows, g.gate) for g in gru_hr] == [("weight_hh_l0", (0, 20), "r")]
     assert [(g.parameter, g.rows, g.shape, g.gate) for g in lstm_hr] == [
         ("weight_hr_l0", (0, 5), (5, 20), None)
     ]
     gru_note = next(e.note for e in gru.equations if e.lhs == "r_t")
-    lstm_note = next(e.note for e in lstm.equations if "W_hr(" in e.rhs)
+    lstm_note = next(e.note for e in lstm.equations if "W_proj(" in e.rhs)
     assert "reset-gate" in gru_note and "weight_hr_l[k]" in gru_note
     assert "projection weight_hr_l[k]" in lstm_note and "GRU" in lstm_note
+    assert not [g for g in lstm.gates if g.name == "W_hr"]  # one symbol, one meaning
+
+
+@pytest.mark.parametrize("mode", ["rnn", "lstm", "gru", "rnn-cell", "lstm-cell", "gru-cell"])
+def test_every_symbol_names_one_kind_of_block_across_families(mode: str) -> None:
+    """A gate-block symbol means the same parameter rows in every family that uses it."""
+    kwargs = {"proj_size": 5} if mode == "lstm" else {}
+    gates = explain(*build(mode, **kwargs)).gates
+    seen = {g.name: (g.parameter.split("_l")[0], g.gate) for g in gates}
+    for name, (parameter, gate) in seen.items():
+        if name == "W_hr":
+            assert (parameter, gate) == ("weight_hh", "r"), mode
+        if name == "W_proj":
+            assert (parameter, gate) == ("weight_hr", None), mode
+
+
+def test_the_projection_cost_row_is_lstms_only() -> None:
+    from rnnshape.render.report import render_tables
+
+    for mode, shown in (("lstm", True), ("gru", False), ("rnn", False), ("gru-cell", False)):
+        out = io.StringIO()
+        report = rnnshape.inspect(mode, 4, 6, run=False)
+        render_tables(report, Console(width=100, file=out, color_system=None))
+        assert ("output projection" in out.getvalue()) is shown, mode
+        assert "W_hr·h" not in out.getvalue()
 
 
 def block(module: nn.Module, expl: Explanation, name: str, suffix: str = "") -> torch.Tensor:
@@ -163,7 +188,7 @@ def test_rnn_cell_against_torch(nonlinearity: str) -> None:
 
 @pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 def test_projected_bidirectional_lstm_one_step_against_torch() -> None:
-    """The reverse direction's _reverse blocks and W_hr = weight_hr_l0 as the equations say."""
+    """The reverse direction's _reverse blocks and W_proj = weight_hr_l0 as the equations say."""
     torch.manual_seed(3)
     lstm = nn.LSTM(10, 20, bidirectional=True, proj_size=5)
     expl = explain(*build("lstm", bidirectional=True, proj_size=5, seq=1, batch=2))
@@ -178,7 +203,7 @@ def test_projected_bidirectional_lstm_one_step_against_torch() -> None:
 
         pre = {k: x[0] @ w(f"W_i{k}").T + w(f"b_i{k}") + w(f"b_h{k}") for k in "ifgo"}
         c = torch.sigmoid(pre["i"]) * torch.tanh(pre["g"])  # h_0 = c_0 = 0
-        return (torch.sigmoid(pre["o"]) * torch.tanh(c)) @ w("W_hr").T
+        return (torch.sigmoid(pre["o"]) * torch.tanh(c)) @ w("W_proj").T
 
     with torch.no_grad():
         _, (h_n, _) = lstm(x)
@@ -208,9 +233,9 @@ def test_equations_name_the_right_nonlinearity_and_shapes() -> None:
                                                             "h_t"]
 
     proj = {e.lhs: e for e in explain(*build("lstm", proj_size=5, unbatched=True)).equations}
-    assert proj["h_t"].rhs == "W_hr(o_t ⊙ tanh(c_t))"
+    assert proj["h_t"].rhs == "W_proj(o_t ⊙ tanh(c_t))"
     assert proj["h_t"].shape == (5,)  # unbatched: no N
-    assert {t.symbol: t.shape for t in proj["h_t"].terms}["W_hr"] == (5, 20)
+    assert {t.symbol: t.shape for t in proj["h_t"].terms}["W_proj"] == (5, 20)
     assert {t.symbol: t.shape for t in proj["i_t"].terms}["h_{t-1}"] == (5,)
 
     gru = {e.lhs: e for e in explain(*build("gru", bias=False)).equations}

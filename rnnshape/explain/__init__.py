@@ -9,7 +9,8 @@ Pure functions of a spec and an input (no torch), so ``--explain --dry-run`` sta
   "weight_ih_l0", "rows": [20, 40], "shape": [20, 10], "layer": 0, "direction": "forward"}``.
   ``rows`` is a half-open Python slice of the parameter's first dimension. Names are the
   PyTorch docs' (``W_ii``, ``b_hf``, GRU's ``W_hr`` ...); LSTM's projection ``weight_hr_l[k]``
-  is its own entry, also named ``W_hr`` as the docs do, with ``gate`` null and all its rows.
+  is its own entry, named ``W_proj`` (the docs' ``W_hr``: one symbol, one meaning here), with
+  ``gate`` null and all its rows.
 - ``equations``: the docs' equations for the class, ``{"lhs", "rhs", "terms": [{"symbol",
   "shape"}], "shape", "layers", "note"}``; ``shape`` is one time step's (rows are the batch,
   ``N``, absent unbatched; for packed input ``N`` is the first ``batch_sizes``).

@@ -66,7 +66,7 @@ def gate_blocks(spec: LayerSpec, parameters: list[ParameterShape]) -> list[GateB
     for p in parameters:
         if p.role == "weight_hr":
             out.append(
-                GateBlock("W_hr", None, p.name, (0, p.shape[0]), p.shape, p.layer, p.direction)
+                GateBlock("W_proj", None, p.name, (0, p.shape[0]), p.shape, p.layer, p.direction)
             )
         elif not p.gates:
             out.append(

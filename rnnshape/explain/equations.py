@@ -95,14 +95,15 @@ def _lstm(step: _Step) -> list[Equation]:
         eqs.append(
             Equation(
                 h_new,
-                f"W_hr(o{t} ⊙ tanh({c_new}))",
-                (Term("W_hr", (h_out, h)), g[3], Term(c_new, (*n, h))),
+                f"W_proj(o{t} ⊙ tanh({c_new}))",
+                (Term("W_proj", (h_out, h)), g[3], Term(c_new, (*n, h))),
                 (*n, h_out),
                 layers,
                 note=(
-                    "W_hr here is the projection weight_hr_l[k] "
-                    f"({h_out}×{h}, proj_size×hidden_size), a parameter of its own; "
-                    "GRU's W_hr is a different thing: the reset-gate rows of weight_hh"
+                    "W_proj is the projection weight_hr_l[k] "
+                    f"({h_out}×{h}, proj_size×hidden_size), a parameter of its own, which "
+                    "PyTorch's docs write W_hr; rnnshape keeps W_hr for one thing only, "
+                    "GRU's reset-gate rows of weight_hh"
                 ),
             )
         )
@@ -122,8 +123,8 @@ def _gru(step: _Step) -> list[Equation]:
         rhs, terms = step.affine(gate)
         owner = step.name("weight_hh_l[k]", "weight_hh")
         note = (
-            f"W_hr here is the reset-gate block {owner}[0:{h}, :], not LSTM's projection "
-            "weight_hr_l[k]"
+            f"W_hr is the reset-gate block {owner}[0:{h}, :]; LSTM's projection "
+            "weight_hr_l[k] is W_proj"
             if gate == "r"
             else ""
         )

@@ -143,7 +143,12 @@ def _cost_sections(report: Report) -> list[RenderableType]:
     rows = [
         ("input projections W_ih·x", c.input_projection_macs, "MACs"),
         ("recurrent projections W_hh·h", c.recurrent_projection_macs, "MACs"),
-        ("output projection W_hr·h", c.output_projection_macs, "MACs"),
+        # LSTM only: no other family has a projection (and GRU's W_hr is its reset gate).
+        *(
+            (("output projection W_proj·h", c.output_projection_macs, "MACs"),)
+            if "proj_size" in report.spec.mode.kwargs
+            else ()
+        ),
         ("element-wise (gates, states)", c.elementwise_flops, "FLOPs"),
         ("total matrix multiplies", c.macs, "MACs"),
         ("total", c.flops, "FLOPs"),
