@@ -257,3 +257,20 @@ def test_explain_gate_table_at_40_columns() -> None:
     assert max(len(line) for line in gates) <= 40
     for k in range(2):
         assert f"weight_ih_l{k}[0:4," in text.split() and f"bias_hh_l{k}[12:16]" in text.split()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_ipython_at_a_terminal_shows_the_tables_fitted_to_it(
+    model_report: rnnshape.ModelReport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IPython shows the bundle's text/plain: at a 50-column prompt, laid out for 50."""
+    monkeypatch.setattr(sys, "stdout", _Terminal())
+    monkeypatch.setenv("COLUMNS", "50")
+    for shown in (model_report, rnnshape.inspect("lstm", 10, 20, 2, run=False)):
+        plain = shown._repr_mimebundle_()["text/plain"]
+        assert max(len(line) for line in plain.splitlines()) <= 50
+        assert "Parameters (named_parameters() order)" in plain

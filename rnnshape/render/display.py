@@ -9,7 +9,13 @@ import io
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
-from rnnshape.render.tables import PIPED_MIN_WIDTH, captured, content_width, drawn_apart
+from rnnshape.render.tables import (
+    PIPED_MIN_WIDTH,
+    captured,
+    content_width,
+    drawn_apart,
+    strip_trailing,
+)
 from rnnshape.render.tables import output_console as output_console
 from rnnshape.report import Display
 
@@ -25,6 +31,20 @@ JUPYTER_HTML = (
     '<pre style="white-space:pre;overflow-x:auto;line-height:normal;'
     "font-family:Menlo,'DejaVu Sans Mono',consolas,'Courier New',monospace\">{code}</pre>"
 )
+
+
+def terminal_columns() -> int | None:
+    """The terminal's width when stdout is one (IPython at a prompt); ``None`` elsewhere
+    (a notebook kernel, a pipe, a test)."""
+    import shutil
+    import sys
+
+    try:
+        if not sys.stdout.isatty():
+            return None
+    except (AttributeError, ValueError):  # replaced by an object without it, or closed
+        return None
+    return shutil.get_terminal_size().columns
 
 
 def emitter(sections: Sections[D], draw: Draw[D]) -> Callable[[D, TextIO], None]:
@@ -52,7 +72,8 @@ def document_display(sections: Sections[D], draw: Draw[D]) -> Display:
         )
 
     def mimebundle(document: D) -> dict[str, str]:
-        """The tables as HTML (Rich's colours), as wide as a pipe gets them, and as text."""
+        """The tables as HTML (Rich's colours), as wide as a pipe gets them, and as text: in
+        a terminal (IPython's prompt) laid out for its width, elsewhere as ``str()``."""
         from rich.console import Console
 
         content = sections(document)
@@ -60,7 +81,15 @@ def document_display(sections: Sections[D], draw: Draw[D]) -> Display:
         console.width = max(PIPED_MIN_WIDTH, content_width(console, content))
         draw(document, content, console)
         html = console.export_html(inline_styles=True, code_format=JUPYTER_HTML)
-        return {"text/plain": text(document), "text/html": html}
+        columns = terminal_columns()
+        if columns is None:
+            plain = text(document)
+        else:
+            buffer = io.StringIO()
+            laid_out = Console(file=buffer, width=columns, color_system=None, soft_wrap=False)
+            draw(document, sections(document), laid_out)
+            plain = strip_trailing(buffer.getvalue()).rstrip("\n")
+        return {"text/plain": plain, "text/html": html}
 
     def show(document: Any, out: TextIO) -> None:
         emit(document, out)
