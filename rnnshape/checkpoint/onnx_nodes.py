@@ -189,9 +189,14 @@ def _node_name(node: onnx.NodeProto, index: int) -> str:
     return _cut(name) if name else f"{_cut(node.op_type)}_{index}"
 
 
-def _cut(name: str) -> str:
+def _str(text: str | bytes) -> str:
+    """A string field's text: protobuf gives bytes where the file's are not UTF-8."""
+    return text.decode(errors="replace") if isinstance(text, bytes) else text
+
+
+def _cut(name: str | bytes) -> str:
     """A name from the file, kept to NAME_CHARS characters."""
-    return shorten(name, NAME_CHARS)
+    return shorten(_str(name), NAME_CHARS)
 
 
 def _cut_path(path: str) -> str:
@@ -228,7 +233,7 @@ def _attributes(node: onnx.NodeProto) -> tuple[dict[str, object], list[str]]:
             )
             continue
         try:
-            values[attr.name] = onnx.helper.get_attribute_value(attr)
+            values[_str(attr.name)] = onnx.helper.get_attribute_value(attr)
         except ValueError:  # a type ONNX does not define
             messages.append(f"attribute {_shown(attr.name)} has no value of a known type")
     return values, messages
@@ -241,9 +246,9 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else _shown(value)
 
 
-def _input(name: str) -> str:
+def _input(name: str | bytes) -> str:
     """A value the node reads, as a message names it."""
-    return repr(one_line(shorten(name, _VALUE_CHARS)))
+    return repr(one_line(shorten(_str(name), _VALUE_CHARS)))
 
 
 def _infer_node(
@@ -257,7 +262,7 @@ def _infer_node(
     attrs, messages = _attributes(node)
     if messages:
         return None, messages, False
-    inputs = list(node.input[:8]) + [""] * (8 - len(node.input))
+    inputs = [_str(i) for i in node.input[:8]] + [""] * (8 - len(node.input))
     direction = _text(attrs.get("direction", b"forward"))
     layout = attrs.get("layout", 0)
     given_activations = attrs.get("activations", [])
