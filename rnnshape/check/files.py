@@ -23,12 +23,12 @@ from .parsers import (
     ConfigParseError,
     LineDict,
     LineList,
-    file_int,
     item_line,
     key_line,
     start_line,
 )
 from .problems import CheckProblem, Rule, describe, names_text, shorten, value_text
+from .yaml_values import file_int
 
 MODELS_KEY = "models"
 STDIN = "-"  # the file name that reads standard input
