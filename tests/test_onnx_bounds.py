@@ -320,3 +320,34 @@ def test_large_typed_data_is_left_out_and_checked_not_charged(tmp_path: Path) ->
     onnx.save(_lstm_model(w, r), path)
     done = infer(path)
     assert done.returncode == 1 and "(192,000 values), but the file holds 191,999" in done.stderr
+
+
+def test_shape_inference_runs_only_within_the_budget(tmp_path: Path) -> None:
+    """Shape inference holds the model about three times over: a graph that fits the budget
+    once but not three times is read without it, and the problem says why."""
+    inits = [
+        numpy_helper.from_array(np.zeros((16, 3), np.float32), "W0"),
+        numpy_helper.from_array(np.zeros((1, 16, 4), np.float32), "R"),
+        numpy_helper.from_array(np.array([0], np.int64), "axes"),
+    ]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Unsqueeze", ["W0", "axes"], ["W"]),
+            helper.make_node("LSTM", ["X", "W", "R"], ["Y"], name="rnn", hidden_size=4),
+        ],
+        "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [5, 2, 3])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+        initializer=inits,
+    )
+    small = tmp_path / "small.onnx"
+    small.write_bytes(model_bytes(graph.SerializeToString()))
+    done = infer(small, "--json")
+    assert done.returncode == 0, done.stderr  # inferred: W is [1, 16, 3]
+    path = tmp_path / "large.onnx"
+    path.write_bytes(model_bytes(TINY["empty nodes"](250_000) + graph.SerializeToString()))
+    read = read_graph_only(str(path))
+    assert read.cost <= read.budget < 3 * read.cost
+    done = infer(path)
+    assert done.returncode == 1, done.stderr
+    assert "shape inference was not run (the graph is too large" in done.stderr

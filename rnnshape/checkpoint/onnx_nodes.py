@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import ChainMap
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -41,6 +41,8 @@ _VALUE_CHARS = 80
 # Shape inference holds the model about three times over (protobuf in C++, the copy it
 # returns): it runs only where that fits the file's budget (onnx_proto.memory_budget).
 _INFERENCE_COPIES = 3
+
+_NOT_INFERRED = "ONNX shape inference does not give it"
 
 Dims = tuple[int | str | None, ...]  # an int, a symbolic dim's name, or None when unknown
 
@@ -74,6 +76,12 @@ def read_onnx(path: str) -> OnnxCheckpoint:
         inferred = _shape_inferred(model)
         if inferred is not None:
             modules, problems, _ = _infer_model(inferred)
+    elif unknown:  # say why inference gave nothing
+        skipped = (
+            "ONNX shape inference was not run (the graph is too large to infer within the "
+            "memory budget of its file)"
+        )
+        problems = [replace(p, message=p.message.replace(_NOT_INFERRED, skipped)) for p in problems]
     initializers = sum(len(graph.initializer) for _, graph in _graphs(model.graph, "", 0))
     return OnnxCheckpoint(
         path,
@@ -288,7 +296,7 @@ def _infer_node(
             shape = "rank unknown" if dims is None else _shown(list(dims))
             messages.append(
                 f"the shape of {role} ({_input(value)}) cannot be known statically ({shape}): "
-                "it is computed at run time and ONNX shape inference does not give it"
+                f"it is computed at run time and {_NOT_INFERRED}"
             )
             continue
         shapes[role] = tuple(d for d in dims if isinstance(d, int))
