@@ -176,10 +176,15 @@ def _cpu(
             f"On CPU, ATen's {spec.mode.value} has no oneDNN branch (use_mkldnn is asked by "
             f"LSTM only): {cls} runs the plain per-step kernels."
         )
-    if inp.packed:
+    if inp.packed and len(set(inp.lengths or ())) > 1:
         return "native", (
-            "A PackedSequence takes ATen's packed lstm overload, which has no oneDNN branch: "
-            "on CPU it runs the plain per-step kernels."
+            "A PackedSequence of uneven lengths takes ATen's packed lstm overload, which has "
+            "no oneDNN branch: on CPU it runs the plain per-step kernels."
+        )
+    if inp.packed:
+        notes.append(
+            "every sequence has the same length: torch runs this PackedSequence as one padded "
+            "batch (observed with torch 2.13), so the padded rules below apply"
         )
     if not switches.flag("mkldnn_available", True):
         return "native", (

@@ -180,8 +180,11 @@ def _short_input(spec: LayerSpec, inp: InputSpec, steps: int) -> InputSpec:
         return inp
     if inp.lengths is not None:
         longest = max(inp.lengths)
-        lengths = tuple(max(1, -(-n * steps // longest)) for n in inp.lengths)
-        return inp._replace(seq=max(lengths), lengths=lengths)
+        lengths = [max(1, -(-n * steps // longest)) for n in inp.lengths]
+        if len(set(lengths)) == 1 < len(set(inp.lengths)) and steps > 1:
+            # Uneven lengths must stay uneven: torch runs even ones as a padded batch.
+            lengths[inp.lengths.index(min(inp.lengths))] = steps - 1
+        return inp._replace(seq=max(lengths), lengths=tuple(lengths))
     return inp._replace(seq=steps)
 
 
@@ -252,11 +255,15 @@ def _observe_backend(
     make: Callable[..., Any],
     training: bool,
 ) -> str | None:
-    """The kernel torch runs for this module and input, observed on a one-step input of the
-    same batch, dtype, device and packing (the choice does not depend on the length)."""
+    """The kernel torch runs for this module and input, observed on a one-step input (two for
+    uneven packed lengths) of the same batch, dtype, device and packing: the choice does not
+    depend on the length."""
     from rnnshape.torchrun.backend import observe_backend
 
-    short = _short_input(spec, inp, 1)
+    # Two steps where packed lengths differ: torch runs uniform packed lengths as a padded
+    # batch (oneDNN for an LSTM), so the short input must keep them uneven.
+    uneven = inp.lengths is not None and len(set(inp.lengths)) > 1
+    short = _short_input(spec, inp, 2 if uneven else 1)
     x = make_input_tensor(torch, spec, short, make)
     hx = hx_of(spec, initial_states(spec, short, make))
     if training:
