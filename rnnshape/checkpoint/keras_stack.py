@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from rnnshape.spec import make_spec
 
 from .keras_find import FoundLayer
-from .result import InferredModule
+from .result import InferredModule, command_line
 
 
 @dataclass(frozen=True)
@@ -46,23 +46,8 @@ def with_stacks(
         sizes = ("input_size", "hidden_size", "num_layers")
         options = {k: v for k, v in first.torch_kwargs().items() if k not in sizes}
         spec = make_spec(first.mode, first.input_size, first.hidden_size, len(run), **options)
-        words = [
-            "rnnshape",
-            spec.mode.value,
-            str(spec.input_size),
-            str(spec.hidden_size),
-            str(len(run)),
-        ]
-        if not spec.bias:
-            words.append("--no-bias")
-        if spec.bidirectional:
-            words.append("--bidirectional")
-        if spec.batch_first:
-            words.append("--batch-first")
-        if "nonlinearity" in spec.mode.kwargs and spec.nonlinearity != "tanh":
-            words += ["--nonlinearity", spec.nonlinearity]
         stacks[run[0].prefix] = KerasStack(
-            tuple(m.prefix for m in run), spec.constructor(), " ".join(words)
+            tuple(m.prefix for m in run), spec.constructor(), command_line(spec)
         )
     out = []
     for module in modules:

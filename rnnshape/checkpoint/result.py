@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 from rnnshape._version import SCHEMA_VERSION, __version__
 from rnnshape.formulas import LISTING_EDGE, elide, num_parameters
 from rnnshape.spec import LayerSpec
+from rnnshape.spec.family import KEYWORD_FLAGS, NOT_IN_WEIGHTS, flag_words
 
 from .file_text import file_str
 from .model import CheckpointFormat, SkippedObject
@@ -17,8 +18,17 @@ if TYPE_CHECKING:
     from .keras_layers import KerasLayer
     from .onnx_gates import OnnxNode
 
-# What the weights cannot tell, by the torch kwarg's name.
-_UNKNOWABLE = ("batch_first", "dropout", "nonlinearity")
+
+def command_line(spec: LayerSpec) -> str:
+    """The ``rnnshape`` command line that shows the module ``spec`` describes."""
+    words = ["rnnshape", spec.mode.value, str(spec.input_size), str(spec.hidden_size)]
+    if not spec.mode.is_cell and spec.num_layers != 1:
+        words.append(str(spec.num_layers))
+    defaults = LayerSpec(spec.mode, spec.input_size, spec.hidden_size)
+    for key in KEYWORD_FLAGS:
+        if key in spec.mode.kwargs and getattr(spec, key) != getattr(defaults, key):
+            words += flag_words(key, getattr(spec, key))
+    return " ".join(words)
 
 
 @dataclass(frozen=True)
@@ -48,27 +58,13 @@ class InferredModule:
             return ()  # the node's layout and activations say; one layer has no dropout
         if self.keras is not None:
             return self.keras.unknown  # a config says; a weights-only file lacks activations
-        return tuple(k for k in self.spec.mode.kwargs if k in _UNKNOWABLE and k not in self.known)
+        return tuple(
+            k for k in self.spec.mode.kwargs if k in NOT_IN_WEIGHTS and k not in self.known
+        )
 
     def command(self) -> str:
         """The ``rnnshape`` command line that shows this module."""
-        spec = self.spec
-        words = ["rnnshape", spec.mode.value, str(spec.input_size), str(spec.hidden_size)]
-        if not spec.mode.is_cell and spec.num_layers != 1:
-            words.append(str(spec.num_layers))
-        if not spec.bias:
-            words.append("--no-bias")
-        if spec.bidirectional:
-            words.append("--bidirectional")
-        if spec.proj_size:
-            words += ["--proj-size", str(spec.proj_size)]
-        if spec.batch_first:  # known from an ONNX node's layout or a pickled module
-            words.append("--batch-first")
-        if spec.dropout:  # known only from a pickled or scripted module
-            words += ["--dropout", repr(spec.dropout)]
-        if "nonlinearity" in spec.mode.kwargs and spec.nonlinearity != "tanh":
-            words += ["--nonlinearity", spec.nonlinearity]
-        return " ".join(words)
+        return command_line(self.spec)
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {

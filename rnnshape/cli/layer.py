@@ -31,6 +31,7 @@ from rnnshape.cli.parsing import (
 from rnnshape.cli.progress import RunProgress
 from rnnshape.errors import SpecError
 from rnnshape.spec import OPTIONAL_KWARGS, Mode, modes_with
+from rnnshape.spec.family import KEYWORD_FLAGS
 from rnnshape.text import one_line
 
 MODEL, INPUT, RUN, OUTPUT = "Model", "Input", "Run", "Output"
@@ -49,15 +50,28 @@ class Opt(NamedTuple):
     per_mode: bool = False  # a spec or input key: hidden from the modes that lack it
 
 
+def _flag(key: str) -> tuple[str, ...]:
+    """A constructor keyword's option as the family table spells it."""
+    return (KEYWORD_FLAGS[key].flag,)
+
+
 OPTIONS: tuple[Opt, ...] = (
-    Opt("nonlinearity", str | None, None, "tanh or relu (default tanh)", MODEL, per_mode=True),
+    Opt(
+        "nonlinearity",
+        str | None,
+        None,
+        "tanh or relu (default tanh)",
+        MODEL,
+        _flag("nonlinearity"),
+        per_mode=True,
+    ),
     Opt(
         "bias",
         bool | None,
         None,
         "bias vectors (default on)",
         MODEL,
-        ("--bias/--no-bias",),
+        _flag("bias"),
         per_mode=True,
     ),  # noqa: E501
     Opt(
@@ -66,17 +80,25 @@ OPTIONS: tuple[Opt, ...] = (
         False,
         "input/output as (N, L, ...)",
         MODEL,
-        ("--batch-first",),
+        _flag("batch_first"),
         per_mode=True,
     ),  # noqa: E501
-    Opt("dropout", float | None, None, "dropout between layers, 0 to 1", MODEL, per_mode=True),
+    Opt(
+        "dropout",
+        float | None,
+        None,
+        "dropout between layers, 0 to 1",
+        MODEL,
+        _flag("dropout"),
+        per_mode=True,
+    ),
     Opt(
         "bidirectional",
         bool,
         False,
         "both directions (D=2)",
         MODEL,
-        ("--bidirectional",),
+        _flag("bidirectional"),
         per_mode=True,
     ),  # noqa: E501
     Opt(
@@ -85,6 +107,7 @@ OPTIONS: tuple[Opt, ...] = (
         None,
         "project h to this width (< hidden_size)",
         MODEL,
+        _flag("proj_size"),
         per_mode=True,
     ),  # noqa: E501
     Opt(
@@ -138,7 +161,7 @@ OPTIONS: tuple[Opt, ...] = (
 )
 # The constructor keywords the options set (num_layers is the third argument).
 _LAYER_KEYS = tuple(k for k in OPTIONAL_KWARGS if k != "num_layers")
-assert {o.key for o in OPTIONS} >= set(_LAYER_KEYS), "every constructor keyword has a flag"
+assert set(KEYWORD_FLAGS) == set(_LAYER_KEYS), "every constructor keyword has a flag"
 # Integer options: given as text and parsed by ``parse_int`` (ASCII digits only).
 _INTEGER_KEYS = frozenset(o.key for o in OPTIONS if o.type in (int, int | None))
 # Number options: given as text and parsed by ``parse_float`` under the integers' rule.

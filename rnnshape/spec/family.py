@@ -203,6 +203,39 @@ TORCH_KEYS: tuple[str, ...] = tuple(dict.fromkeys(k for m in Mode for k in m.kwa
 # The optional constructor keywords: everything after input_size and hidden_size.
 OPTIONAL_KWARGS: tuple[str, ...] = TORCH_KEYS[2:]
 INPUT_KEYS = ("seq", "batch", "unbatched", "lengths")
+
+
+class KeywordFlag(NamedTuple):
+    """How the layer commands spell one optional constructor keyword, and what a file says."""
+
+    flag: str  # the option; a boolean on by default has its off form too: "--bias/--no-bias"
+    in_weights: bool  # a checkpoint's weights (their names and shapes) record the value
+
+
+# Every optional constructor keyword but num_layers (the third argument), in the order a
+# command line writes them. The layer commands' options and ``infer``'s commands and
+# unknown keywords derive from this table.
+KEYWORD_FLAGS: dict[str, KeywordFlag] = {
+    "bias": KeywordFlag("--bias/--no-bias", in_weights=True),
+    "bidirectional": KeywordFlag("--bidirectional", in_weights=True),
+    "proj_size": KeywordFlag("--proj-size", in_weights=True),
+    "batch_first": KeywordFlag("--batch-first", in_weights=False),
+    "dropout": KeywordFlag("--dropout", in_weights=False),
+    "nonlinearity": KeywordFlag("--nonlinearity", in_weights=False),
+}
+# What weights cannot tell: a file knows these only when it stores the module's config.
+NOT_IN_WEIGHTS: tuple[str, ...] = tuple(k for k, f in KEYWORD_FLAGS.items() if not f.in_weights)
+
+
+def flag_words(key: str, value: object) -> list[str]:
+    """The command-line words that set keyword ``key`` to ``value`` (a non-default value)."""
+    flag = KEYWORD_FLAGS[key].flag
+    on, _, off = flag.partition("/")
+    if isinstance(value, bool):
+        return [on if value else off]  # a default-off flag is written only when on
+    return [flag, str(value)]
+
+
 NONLINEARITIES = ("tanh", "relu")
 
 

@@ -1,0 +1,81 @@
+"""Facts written once (issue 16 item 16): the tables everything else derives from are complete,
+and each derived place reads them."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+from typer.testing import CliRunner
+
+from rnnshape.checkpoint import CheckpointFormat
+from rnnshape.checkpoint.result import InferredModule, command_line
+from rnnshape.cli import app
+from rnnshape.cli.layer import OPTIONS
+from rnnshape.formulas import parameter_shapes
+from rnnshape.render.infer import _FORMAT_LABEL
+from rnnshape.spec import OPTIONAL_KWARGS, LayerSpec, Mode, make_spec
+from rnnshape.spec.family import KEYWORD_FLAGS, NOT_IN_WEIGHTS
+
+# A value other than torch's default for each optional keyword (num_layers=2 for layers).
+OTHER_VALUE: dict[str, object] = {
+    "bias": False,
+    "bidirectional": True,
+    "proj_size": 5,
+    "batch_first": True,
+    "dropout": 0.25,
+    "nonlinearity": "relu",
+}
+CASES = [(mode, key) for mode in Mode for key in KEYWORD_FLAGS if key in mode.kwargs]
+
+
+def _spec(mode: Mode, key: str) -> LayerSpec:
+    return make_spec(mode, 10, 20, None if mode.is_cell else 2, **{key: OTHER_VALUE[key]})
+
+
+def test_every_constructor_keyword_has_one_flag_in_the_family_table() -> None:
+    assert set(KEYWORD_FLAGS) == set(OPTIONAL_KWARGS) - {"num_layers"}
+    assert set(OTHER_VALUE) == set(KEYWORD_FLAGS)
+
+
+def test_the_layer_commands_options_are_spelled_by_the_family_table() -> None:
+    decls = {o.key: o.decls for o in OPTIONS}
+    for key, flag in KEYWORD_FLAGS.items():
+        assert decls[key] == (flag.flag,), key
+
+
+@pytest.mark.parametrize(("mode", "key"), CASES, ids=[f"{m.value}-{k}" for m, k in CASES])
+def test_every_keyword_reaches_the_command_and_the_command_rebuilds_the_module(
+    mode: Mode, key: str
+) -> None:
+    spec = _spec(mode, key)
+    command = InferredModule("", None, spec, "float32").command()
+    words = shlex.split(command)
+    assert KEYWORD_FLAGS[key].flag.partition("/")[2 if OTHER_VALUE[key] is False else 0] in words
+    assert words[:2] == ["rnnshape", mode.value]
+    result = CliRunner().invoke(app, [*words[1:], "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["config"] == spec.torch_kwargs()
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_a_module_with_torch_defaults_is_the_bare_command(mode: Mode) -> None:
+    assert command_line(LayerSpec(mode, 10, 20)) == f"rnnshape {mode.value} 10 20"
+
+
+@pytest.mark.parametrize(("mode", "key"), CASES, ids=[f"{m.value}-{k}" for m, k in CASES])
+def test_in_weights_says_whether_the_weights_change_with_the_keyword(mode: Mode, key: str) -> None:
+    """A keyword the weights record changes the parameters' names or shapes; one they do not
+    record leaves them alone, so ``infer`` lists it as unknown."""
+    default = make_spec(mode, 10, 20, None if mode.is_cell else 2)
+    weights = [(p.name, p.shape) for p in parameter_shapes(default)]
+    changed = [(p.name, p.shape) for p in parameter_shapes(_spec(mode, key))]
+    assert (weights != changed) is KEYWORD_FLAGS[key].in_weights
+    unknown = InferredModule("", None, default, "float32").unknown
+    assert (key in unknown) is (key in NOT_IN_WEIGHTS)
+
+
+def test_every_checkpoint_format_has_a_display_label() -> None:
+    assert set(_FORMAT_LABEL) == set(CheckpointFormat)
+    assert len(set(_FORMAT_LABEL.values())) == len(CheckpointFormat)
