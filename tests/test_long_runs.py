@@ -22,7 +22,10 @@ def refuse(*args: str) -> tuple[str, float]:
     began = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "rnnshape", *args],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
@@ -81,8 +84,9 @@ def test_max_seconds_must_be_positive(value: str) -> None:
 
 
 def test_dry_run_is_never_refused() -> None:
-    result = runner.invoke(app, ["lstm", "4096", "4096", "4", "--seq", "512", "--batch", "64",
-                                 "--dry-run", "--json"])
+    result = runner.invoke(
+        app, ["lstm", "4096", "4096", "4", "--seq", "512", "--batch", "64", "--dry-run", "--json"]
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -126,15 +130,24 @@ def test_the_estimate_tracks_the_run_it_precedes(
 
 
 @pytest.mark.parametrize(("mode", "size", "keywords"), HELD_OUT[:2])
-def test_limits_around_the_measured_time(
-    mode: str, size: int, keywords: dict[str, object]
-) -> None:
+def test_limits_around_the_measured_time(mode: str, size: int, keywords: dict[str, object]) -> None:
     """A run that takes a quarter of the limit is run; one that takes ten limits is refused
     (each limit set from a run measured in the same test, not an absolute time)."""
     first = rnnshape.inspect(mode, size, size, 2, max_seconds=None, **keywords)  # type: ignore[arg-type]
-    assert first.run is not None
+    assert first.run is not None and first.run.estimated_seconds is not None
     took = first.run.measured_seconds
-    again = rnnshape.inspect(mode, size, size, 2, max_seconds=4 * took, **keywords)  # type: ignore[arg-type]
+    try:
+        again = rnnshape.inspect(mode, size, size, 2, max_seconds=4 * took, **keywords)  # type: ignore[arg-type]
+    except SpecError:
+        # Refused: fine only if the machine got busier since (a fresh reading says so).
+        third = rnnshape.inspect(mode, size, size, 2, max_seconds=None, **keywords)  # type: ignore[arg-type]
+        assert third.run is not None
+        if third.run.measured_seconds > 2 * took:
+            pytest.skip(
+                f"the machine slowed down {third.run.measured_seconds / took:.1f}x "
+                "between two runs: no steady reading to hold the limit against"
+            )
+        raise
     assert again.ran_forward
     with pytest.raises(SpecError) as info:
         rnnshape.inspect(mode, size, size, 2, max_seconds=took / 10, **keywords)  # type: ignore[arg-type]
@@ -177,7 +190,8 @@ def test_a_probed_run_draws_the_same_tensors_as_an_unprobed_one(
 
 
 def test_the_spinner_needs_a_terminal_and_not_json_on_a_pipe(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import rnnshape.cli.progress as progress
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
