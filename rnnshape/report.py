@@ -20,6 +20,7 @@ from rnnshape.formulas import (
     Memory,
     ParameterShape,
     TensorShape,
+    elided_dict,
     memory_groups,
 )
 from rnnshape.spec import InputSpec, LayerSpec
@@ -207,12 +208,6 @@ class TensorRow(NamedTuple):
             if t.batch_sizes_omitted:
                 out["batch_sizes_elided"] = elided_dict(len(t.batch_sizes), t.batch_sizes_omitted)
         return out
-
-
-def elided_dict(shown: int, omitted: int) -> dict[str, int]:
-    """The JSON marker of an elided listing: ``omitted`` items are missing at index ``at``
-    of the list as shown, which holds ``shown`` of ``total`` items."""
-    return {"at": LISTING_EDGE, "omitted": omitted, "total": shown + omitted}
 
 
 def _parameter_dict(p: ParameterShape) -> dict[str, object]:

@@ -57,6 +57,21 @@ def shorten(text: str, limit: int) -> str:
     return text[:head] + "…" + (text[len(text) - tail :] if tail else "")
 
 
+def omitted_text(count: int, what: str) -> str:
+    """The marker of an elided listing: ``… 999,000 parameters left out …``."""
+    return f"… {count:,} {what} left out …"
+
+
+def listing_text(items: Sequence[int], omitted: int, at: int) -> str:
+    """``[3, 2, 1]``, or with ``omitted`` items marked at index ``at``:
+    ``[3, 2, … 5 steps left out …, 1, 1]``."""
+    if not omitted:
+        return str(list(items))
+    head = ", ".join(map(str, items[:at]))
+    tail = ", ".join(map(str, items[at:]))
+    return f"[{head}, {omitted_text(omitted, 'steps')}, {tail}]"
+
+
 def plural(count: int, word: str) -> str:
     """``1 problem``, ``2 problems``."""
     return f"{count} {word}{'' if count == 1 else 's'}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shlex
+from io import StringIO
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -13,10 +15,11 @@ from rnnshape.checkpoint import CheckpointFormat
 from rnnshape.checkpoint.result import InferredModule, command_line
 from rnnshape.cli import app
 from rnnshape.cli.layer import OPTIONS
-from rnnshape.formulas import parameter_shapes
+from rnnshape.formulas import LISTING_LIMIT, elided_dict, parameter_shapes
 from rnnshape.render.infer import _FORMAT_LABEL
 from rnnshape.spec import OPTIONAL_KWARGS, LayerSpec, Mode, make_spec
 from rnnshape.spec.family import KEYWORD_FLAGS, NOT_IN_WEIGHTS
+from rnnshape.text import omitted_text
 
 # A value other than torch's default for each optional keyword (num_layers=2 for layers).
 OTHER_VALUE: dict[str, object] = {
@@ -79,3 +82,49 @@ def test_in_weights_says_whether_the_weights_change_with_the_keyword(mode: Mode,
 def test_every_checkpoint_format_has_a_display_label() -> None:
     assert set(_FORMAT_LABEL) == set(CheckpointFormat)
     assert len(set(_FORMAT_LABEL.values())) == len(CheckpointFormat)
+
+
+PACKAGE = Path(__file__).resolve().parent.parent / "rnnshape"
+
+
+def _sources() -> dict[str, str]:
+    return {
+        str(p.relative_to(PACKAGE)): p.read_text(encoding="utf-8") for p in PACKAGE.rglob("*.py")
+    }
+
+
+@pytest.mark.parametrize("marker", ["left out …", '"at": LISTING_EDGE'])
+def test_the_elision_markers_are_written_once(marker: str) -> None:
+    """The text marker (rnnshape.text) and the JSON one (formulas.elided_dict)."""
+    assert [name for name, text in _sources().items() if marker in text] == [
+        "text.py" if "…" in marker else "formulas/shapes.py"
+    ]
+
+
+def test_a_long_packed_listing_is_elided_alike_in_json_notes_and_tables() -> None:
+    from rnnshape.pipeline import run_report
+    from rnnshape.render import Document, OutputFormat, render
+    from rnnshape.spec import RunOptions, make_input
+
+    spec = make_spec(Mode.LSTM, 3, 4, 1)
+    inp = make_input(spec, lengths=[LISTING_LIMIT + 200, 3])
+    report = run_report(spec, inp, RunOptions(dry_run=True), explain=True)
+    markers: list[object] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            markers.extend(v for k, v in value.items() if k.endswith("_elided"))
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(report.to_dict())
+    assert len(markers) >= 2  # the tensors' and the explain diagram's
+    assert all(m == elided_dict(LISTING_LIMIT, 200) for m in markers)
+    out = StringIO()
+    render(Document.REPORT, report, OutputFormat.TABLE, out)
+    gap = omitted_text(200, "steps")
+    assert gap in out.getvalue()  # the tensors table
+    assert any(gap in note for note in report.notes + report.explanation.notes)

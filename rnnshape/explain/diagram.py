@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rnnshape.explain.legend import rows
 from rnnshape.explain.model import Diagram, Edge, Node
-from rnnshape.formulas import LISTING_EDGE, LISTING_LIMIT, TensorShape, shown_indices
+from rnnshape.formulas import LISTING_LIMIT, TensorShape, elided_dict, shown_indices
 from rnnshape.spec import InputSpec, LayerSpec
 
 
@@ -20,8 +20,7 @@ def diagram(spec: LayerSpec, inp: InputSpec, tensor_list: list[TensorShape]) -> 
     if listed.batch_sizes is not None:
         packed = (("batch_sizes", listed.batch_sizes),)
         if listed.batch_sizes_omitted:
-            total = len(listed.batch_sizes) + listed.batch_sizes_omitted
-            gap = {"at": LISTING_EDGE, "omitted": listed.batch_sizes_omitted, "total": total}
+            gap = elided_dict(len(listed.batch_sizes), listed.batch_sizes_omitted)
             packed += (("batch_sizes_elided", gap),)
     nodes.append(Node("input", "input", "input", tensors["input"].shape, extra=packed))
     if spec.mode.is_cell:

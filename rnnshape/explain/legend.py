@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from rnnshape.formulas import LISTING_EDGE, listed_batch_sizes
 from rnnshape.spec import InputSpec, LayerSpec
-from rnnshape.text import DOT
+from rnnshape.text import DOT, listing_text
 
 
 class Symbol(NamedTuple):
@@ -143,18 +143,11 @@ def explanation_notes(spec: LayerSpec, inp: InputSpec) -> list[str]:
             + ("; c travels beside h" if spec.mode.family.has_cell_state else "")
         )
     if inp.lengths is not None:
+        sizes = listing_text(*listed_batch_sizes(inp.lengths), LISTING_EDGE)
         notes.append(
             f"packed: L = {inp.seq} is the longest length; at step t only batch_sizes[t] rows "
-            f"run, batch_sizes = {_listing(*listed_batch_sizes(inp.lengths))}; N = {inp.batch} "
+            f"run, batch_sizes = {sizes}; N = {inp.batch} "
             "above is "
             "batch_sizes[0]"
         )
     return notes
-
-
-def _listing(items: tuple[int, ...], omitted: int) -> str:
-    if not omitted:
-        return str(list(items))
-    head = ", ".join(map(str, items[:LISTING_EDGE]))
-    tail = ", ".join(map(str, items[LISTING_EDGE:]))
-    return f"[{head}, … {omitted:,} steps left out …, {tail}]"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rnnshape.explain.kernel import KernelChoice
-from rnnshape.formulas import LISTING_EDGE, LISTING_LIMIT
+from rnnshape.formulas import LISTING_LIMIT, elided_dict
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ class Diagram:
             "edges": [e.to_dict() for e in self.edges],
         }
         if self.layers_omitted:
-            out["layers_elided"] = _elided(self.layers_omitted)
+            out["layers_elided"] = elided_dict(LISTING_LIMIT, self.layers_omitted)
         return out
 
 
@@ -152,14 +152,9 @@ class Explanation:
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"gates": [g.to_dict() for g in self.gates]}
         if self.gates_omitted:
-            out["gates_elided"] = _elided(self.gates_omitted, len(self.gates))
+            out["gates_elided"] = elided_dict(len(self.gates), self.gates_omitted)
         out["equations"] = [e.to_dict() for e in self.equations]
         out["diagram"] = self.diagram.to_dict()
         if self.kernel is not None:
             out["kernel"] = self.kernel.to_dict()
         return out
-
-
-def _elided(omitted: int, shown: int = LISTING_LIMIT) -> dict[str, int]:
-    """The JSON marker of an elided listing (as ``rnnshape.report.elided_dict``)."""
-    return {"at": LISTING_EDGE, "omitted": omitted, "total": shown + omitted}

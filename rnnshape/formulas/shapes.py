@@ -34,6 +34,12 @@ def elide(items: Sequence[_T]) -> tuple[tuple[_T, ...], int]:
     return shown, len(items) - LISTING_LIMIT
 
 
+def elided_dict(shown: int, omitted: int) -> dict[str, int]:
+    """The JSON marker of an elided listing: ``omitted`` items are missing at index ``at``
+    of the list as shown, which holds ``shown`` of ``total`` items."""
+    return {"at": LISTING_EDGE, "omitted": omitted, "total": shown + omitted}
+
+
 def shown_indices(total: int) -> Iterator[int]:
     """Indices of the items shown of a ``total``-long listing (all, or first and last edge)."""
     if total <= LISTING_LIMIT:

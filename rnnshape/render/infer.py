@@ -12,9 +12,8 @@ from rnnshape.checkpoint.file_text import TEXT_CHARS, file_repr, file_str
 from rnnshape.checkpoint.result import listed
 from rnnshape.render.formats import OutputFormat
 from rnnshape.render.keras import add_keras_rows
-from rnnshape.render.report import omitted_text
 from rnnshape.render.tables import fitted, output_console
-from rnnshape.text import one_line, plural
+from rnnshape.text import omitted_text, one_line, plural
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.render.display import document_display, emitter
 from rnnshape.render.formats import OutputFormat
-from rnnshape.render.report import omitted_text
 from rnnshape.render.report import sections as report_sections
 from rnnshape.render.tables import Prose, fitted, section_table
 from rnnshape.report import LISTING_EDGE, Report
 from rnnshape.report_model import ModelCall, ModelReport, register_model_display
-from rnnshape.text import plural, short_count
+from rnnshape.text import omitted_text, plural, short_count
 
 # Calls that raised, shown one a line up to this many (the JSON lists them all).
 FAILED_SHOWN = 20

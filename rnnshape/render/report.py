@@ -19,7 +19,15 @@ from rnnshape.report import (
     dim_value,
     register_display,
 )
-from rnnshape.text import duration_text, human_bytes, shape_text, short_count, tuple_text
+from rnnshape.text import (
+    duration_text,
+    human_bytes,
+    listing_text,
+    omitted_text,
+    shape_text,
+    short_count,
+    tuple_text,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -75,7 +83,8 @@ def sections(report: Report) -> list[RenderableType]:
         dims = _dims_text(t.dims, dim_symbol)
         if t.batch_sizes is not None:
             shape = f"{shape}\npacked"
-            dims = f"{dims}\nbatch_sizes {listing_text(t.batch_sizes, t.batch_sizes_omitted)}"
+            sizes = listing_text(t.batch_sizes, t.batch_sizes_omitted, LISTING_EDGE)
+            dims = f"{dims}\nbatch_sizes {sizes}"
         tensors.add_row(t.name, t.direction, shape, dims, row.dtype, row.device)
 
     legend = Table(
@@ -266,20 +275,6 @@ def save_svg(report: Report, path: Path, width: int | None = None) -> None:
         write_replacing(path, picture)
     except OSError as exc:
         raise SpecError("svg", f"{str(path)!r} cannot be written: {exc.strerror or exc}") from exc
-
-
-def omitted_text(count: int, what: str) -> str:
-    """The marker of an elided listing: ``… 999,000 parameters left out …``."""
-    return f"… {count:,} {what} left out …"
-
-
-def listing_text(items: tuple[int, ...], omitted: int) -> str:
-    """``[3, 2, 1]``, or with the gap marked: ``[3, 2, …, 1, 1]`` (the gap's size given)."""
-    if not omitted:
-        return str(list(items))
-    head = ", ".join(map(str, items[:LISTING_EDGE]))
-    tail = ", ".join(map(str, items[LISTING_EDGE:]))
-    return f"[{head}, {omitted_text(omitted, 'steps')}, {tail}]"
 
 
 def write_replacing(path: Path, text: str) -> None:
