@@ -15,9 +15,14 @@ from rnnshape.checkpoint import CheckpointFormat
 from rnnshape.checkpoint.result import InferredModule, command_line
 from rnnshape.cli import app
 from rnnshape.cli.layer import OPTIONS
-from rnnshape.formulas import LISTING_LIMIT, elided_dict, parameter_shapes
+from rnnshape.formulas import (
+    LISTING_LIMIT,
+    elided_dict,
+    parameter_shapes,
+    parameters_per_direction,
+)
 from rnnshape.render.infer import _FORMAT_LABEL
-from rnnshape.spec import OPTIONAL_KWARGS, LayerSpec, Mode, make_spec
+from rnnshape.spec import OPTIONAL_KWARGS, LayerSpec, Mode, make_input, make_spec
 from rnnshape.spec.family import KEYWORD_FLAGS, NOT_IN_WEIGHTS
 from rnnshape.text import omitted_text
 
@@ -104,7 +109,7 @@ def test_the_elision_markers_are_written_once(marker: str) -> None:
 def test_a_long_packed_listing_is_elided_alike_in_json_notes_and_tables() -> None:
     from rnnshape.pipeline import run_report
     from rnnshape.render import Document, OutputFormat, render
-    from rnnshape.spec import RunOptions, make_input
+    from rnnshape.spec import RunOptions
 
     spec = make_spec(Mode.LSTM, 3, 4, 1)
     inp = make_input(spec, lengths=[LISTING_LIMIT + 200, 3])
@@ -128,3 +133,37 @@ def test_a_long_packed_listing_is_elided_alike_in_json_notes_and_tables() -> Non
     gap = omitted_text(200, "steps")
     assert gap in out.getvalue()  # the tensors table
     assert any(gap in note for note in report.notes + report.explanation.notes)
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "zip(names, hx, strict=True)",  # forward's hx → h_0 (c_0): torchrun.passes.states_of_hx
+        "2 + (2 if spec.bias else 0)",  # formulas.parameters_per_direction
+    ],
+)
+def test_the_hx_step_and_the_per_direction_count_are_written_once(snippet: str) -> None:
+    assert len([name for name, text in _sources().items() if snippet in text]) == 1
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_states_of_hx_reads_what_hx_of_builds(mode: Mode) -> None:
+    torch = pytest.importorskip("torch")
+    from rnnshape.torchrun.passes import hx_of, initial_states, states_of_hx
+
+    spec = make_spec(mode, 3, 4, None if mode.is_cell else 2)
+    states = initial_states(spec, make_input(spec), torch.randn)
+    assert states_of_hx(spec, hx_of(spec, states)) == states
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+@pytest.mark.parametrize("bias", [True, False])
+def test_parameters_per_direction_is_torchs(mode: Mode, bias: bool) -> None:
+    torch = pytest.importorskip("torch")
+    extra: dict[str, object] = {} if mode.is_cell else {"num_layers": 1, "bidirectional": True}
+    if mode is Mode.LSTM:
+        extra["proj_size"] = 2
+    spec = make_spec(mode, 3, 4, bias=bias, **extra)
+    module = getattr(torch.nn, mode.torch_class)(**spec.torch_kwargs())
+    directions = 1 if mode.is_cell else 2
+    assert len(list(module.parameters())) == directions * parameters_per_direction(spec)

@@ -15,6 +15,7 @@ from rnnshape.formulas import (
     elide,
     listed_parameters,
     parameter_count,
+    parameters_per_direction,
     tensor_shapes,
 )
 from rnnshape.spec import Dtype, InputSpec, LayerSpec
@@ -99,9 +100,6 @@ def gate_blocks(spec: LayerSpec, parameters: list[ParameterShape]) -> list[GateB
 def gate_count(spec: LayerSpec) -> int:
     """How many gate blocks every parameter holds together (closed form)."""
     blocks = spec.mode.gate_count if spec.mode.gates else 1
-    per_direction = (2 + (2 if spec.bias else 0)) * blocks + (1 if spec.proj_size > 0 else 0)
-    return per_direction * parameter_count(spec) // _per_direction_params(spec)
-
-
-def _per_direction_params(spec: LayerSpec) -> int:
-    return 2 + (2 if spec.bias else 0) + (1 if spec.proj_size > 0 else 0)
+    projection = 1 if spec.proj_size > 0 else 0  # weight_hr: one block, not one a gate
+    per_direction = (parameters_per_direction(spec) - projection) * blocks + projection
+    return per_direction * parameter_count(spec) // parameters_per_direction(spec)

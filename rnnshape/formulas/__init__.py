@@ -31,6 +31,7 @@ from .shapes import (
     num_parameters,
     parameter_count,
     parameter_shapes,
+    parameters_per_direction,
     shown_indices,
     tensor_shapes,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "memory_groups",
     "num_parameters",
     "parameter_count",
+    "parameters_per_direction",
     "parameter_shapes",
     "row_steps",
     "run_memory_bytes",

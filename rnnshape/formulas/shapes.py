@@ -126,10 +126,15 @@ def parameter_shapes(spec: LayerSpec) -> list[ParameterShape]:
     return [p for layer in range(spec.num_layers) for p in _layer_parameters(spec, layer)]
 
 
+def parameters_per_direction(spec: LayerSpec) -> int:
+    """Parameter tensors of one direction of one layer (or of the cell): ``weight_ih``,
+    ``weight_hh``, the two biases, LSTM's projection ``weight_hr``."""
+    return 2 + (2 if spec.bias else 0) + (1 if spec.proj_size > 0 else 0)
+
+
 def _per_layer(spec: LayerSpec) -> int:
     """Parameters per layer (both directions), or of the cell."""
-    per_direction = 2 + (2 if spec.bias else 0) + (1 if spec.proj_size > 0 else 0)
-    return per_direction * (1 if spec.mode.is_cell else spec.num_directions)
+    return parameters_per_direction(spec) * (1 if spec.mode.is_cell else spec.num_directions)
 
 
 def parameter_count(spec: LayerSpec) -> int:

@@ -25,6 +25,7 @@ from rnnshape.torchrun.passes import (
     observed_pass,
     recurrent_mode,
     spec_of_module,
+    states_of_hx,
 )
 
 
@@ -151,10 +152,8 @@ def _observe_call(
         if hx is None:
             # torch starts from zeros of the final states' shapes, on the input's device.
             states = {f"{s}_0": finals[f"{s}{suffix}"] for s in names}
-        elif len(names) > 1:
-            states = {f"{s}_0": t for s, t in zip(names, hx, strict=True)}
         else:
-            states = {"h_0": hx}
+            states = states_of_hx(spec, hx)
         seen = observed_pass(spec, x, states, output)
     except UsageError as exc:
         raise UsageError(f"{what}: {exc}") from exc

@@ -13,6 +13,7 @@ from rnnshape.torchrun.passes import (
     initial_states,
     observation,
     spec_of_module,
+    states_of_hx,
 )
 
 
@@ -32,7 +33,6 @@ def observe_module(
             f"input has {data.shape[-1]} features in its last dimension but the module's "
             f"input_size is {spec.input_size}"
         )
-    names = spec.mode.family.states
     if hx is None:
         torch.manual_seed(seed)
 
@@ -40,10 +40,8 @@ def observe_module(
             return torch.randn(shape, dtype=data.dtype, device=data.device)
 
         states = initial_states(spec, inp, make)
-    elif len(names) > 1:
-        states = {f"{s}_0": t for s, t in zip(names, hx, strict=True)}
     else:
-        states = {"h_0": hx}
+        states = states_of_hx(spec, hx)
     with torch_warnings(notes):
         seen = forward(torch, module, spec, input, states)
     return spec, inp, observation(module, seen, notes)

@@ -101,6 +101,15 @@ def hx_of(spec: LayerSpec, states: dict[str, Any]) -> Any:
     return tuple(states[f"{s}_0"] for s in names) if len(names) > 1 else states["h_0"]
 
 
+def states_of_hx(spec: LayerSpec, hx: Any) -> dict[str, Any]:
+    """Forward's second argument by the formulas' names, ``h_0`` (and ``c_0``): ``hx_of``'s
+    inverse."""
+    names = spec.mode.family.states
+    if len(names) == 1:
+        return {"h_0": hx}
+    return {f"{s}_0": t for s, t in zip(names, hx, strict=True)}
+
+
 def forward(
     torch: Any, module: Any, spec: LayerSpec, x: Any, states: dict[str, Any]
 ) -> dict[str, ObservedTensor]:
@@ -163,7 +172,7 @@ def loss_of(spec: LayerSpec, result: Any) -> Any:
     from torch.nn.utils.rnn import PackedSequence
 
     if spec.mode.is_cell:  # the new states: h_1, or (h_1, c_1)
-        finals = result if isinstance(result, tuple) else (result,)
+        finals = list(final_states(spec, result).values())
         return sum((t.sum() for t in finals[1:]), finals[0].sum())
     output = result[0]
     if isinstance(output, PackedSequence):
