@@ -56,13 +56,15 @@ __all__ = [
 
 
 class Display(NamedTuple):
-    """How a ``Report`` draws itself, filled in by the render layer when it loads.
+    """How a document (``Report``, ``ModelReport``) draws itself, filled in by the render
+    layer when it loads.
 
-    The report layer must not import the renderers (they sit above it), yet a ``Report``
+    The report layer must not import the renderers (they sit above it), yet a report
     should show as its tables in Jupyter, IPython, ``print`` and ``rich.print``. So the
-    protocol methods live here and delegate to the functions ``rnnshape.render.report``
-    registers with ``register_display`` (``import rnnshape`` triggers it when it hands out
-    ``inspect``, ``inspect_module`` or ``Report``).
+    protocol methods live here, in ``Displayed``, and delegate to the functions
+    ``rnnshape.render.report`` (and ``render.model``) register with ``register_display``
+    (``import rnnshape`` triggers it when it hands out ``inspect``, ``inspect_module`` or
+    ``Report``).
     """
 
     text: Callable[[Any], str]  # the tables as plain text
@@ -71,16 +73,72 @@ class Display(NamedTuple):
     show: Callable[[Any, Any], None]  # print the tables on a stream, as the command does
 
 
-_display: list[Display] = []
+_displays: dict[str, Display] = {}  # by the document class's name
 
 
-def register_display(display: Display) -> None:
-    """Called by the render layer: from now on a ``Report`` displays as ``display`` says."""
-    _display[:] = [display]
+def register_display(display: Display, kind: str = "Report") -> None:
+    """Called by the render layer: from now on a ``kind`` document (the class's name)
+    displays as ``display`` says."""
+    _displays[kind] = display
 
 
-def _registered() -> Display | None:
-    return _display[0] if _display else None
+def _registered(kind: str = "Report") -> Display | None:
+    return _displays.get(kind)
+
+
+class Displayed:
+    """The display protocol of a document, written once for ``Report`` and ``ModelReport``
+    (their fields are a NamedTuple, which takes no mixin: each is that tuple plus this).
+
+    Every method asks for the ``Display`` registered under the class's name (or a base's);
+    before the render layer has loaded, a document shows as its ``_placeholder()``.
+    """
+
+    __slots__ = ()
+
+    def _placeholder(self) -> str:
+        """What ``str()`` gives before the renderers are loaded."""
+        return f"<{type(self).__name__}>"
+
+    def _display(self) -> Display | None:
+        # Through the class's bases: a subclass displays as the document it extends.
+        for cls in type(self).__mro__:
+            display = _registered(cls.__name__)
+            if display is not None:
+                return display
+        return None
+
+    def __str__(self) -> str:
+        """The tables as plain text (as ``rnnshape <mode> > file`` writes them)."""
+        display = self._display()
+        return display.text(self) if display else self._placeholder()
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        """Rich's protocol: ``rich.print(report)``, Rich's IPython extension."""
+        display = self._display()
+        if display is None:
+            yield str(self)
+            return
+        yield from display.rich(self, console, options)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter and IPython: the tables (HTML in a notebook, text in a terminal)."""
+        display = self._display()
+        return display.mimebundle(self) if display else {"text/plain": str(self)}
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text display: the tables, not the tuple (``repr`` keeps it)."""
+        printer.text(str(self))
+
+    def show(self, file: Any = None) -> None:
+        """Print the tables, as the command does: on ``file`` (default stdout)."""
+        import sys
+
+        display = self._display()
+        if display is None:
+            (file or sys.stdout).write(str(self) + "\n")
+        else:
+            display.show(self, file or sys.stdout)
 
 
 def dim_symbol(dim: Dim) -> str:
@@ -224,8 +282,8 @@ def _parameter_dict(p: ParameterShape) -> dict[str, object]:
     }
 
 
-class Report(NamedTuple):
-    """Everything ``rnnshape <mode>`` shows for one layer and one input, computed once."""
+class _ReportFields(NamedTuple):
+    """A ``Report``'s fields (``Report`` adds the display methods)."""
 
     spec: LayerSpec
     input: InputSpec
@@ -247,37 +305,14 @@ class Report(NamedTuple):
     parameters_omitted: int = 0  # left out of ``parameters`` at index LISTING_EDGE
     run: RunFigures | None = None  # after a real run: estimate, outcome, backend
 
-    def __str__(self) -> str:
-        """The tables as plain text (as ``rnnshape <mode> > file`` writes them)."""
-        display = _registered()
-        return display.text(self) if display else f"<Report {self.spec.constructor()}>"
 
-    def __rich_console__(self, console: Any, options: Any) -> Any:
-        """Rich's protocol: ``rich.print(report)``, Rich's IPython extension."""
-        display = _registered()
-        if display is None:
-            yield str(self)
-            return
-        yield from display.rich(self, console, options)
+class Report(Displayed, _ReportFields):
+    """Everything ``rnnshape <mode>`` shows for one layer and one input, computed once."""
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        """Jupyter and IPython: the tables (HTML in a notebook, text in a terminal)."""
-        display = _registered()
-        return display.mimebundle(self) if display else {"text/plain": str(self)}
+    __slots__ = ()
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        """IPython's plain-text display: the tables, not the tuple (``repr`` keeps it)."""
-        printer.text(str(self))
-
-    def show(self, file: Any = None) -> None:
-        """Print the tables, as the command does: on ``file`` (default stdout)."""
-        import sys
-
-        display = _registered()
-        if display is None:
-            (file or sys.stdout).write(str(self) + "\n")
-        else:
-            display.show(self, file or sys.stdout)
+    def _placeholder(self) -> str:
+        return f"<Report {self.spec.constructor()}>"
 
     @property
     def module(self) -> str:

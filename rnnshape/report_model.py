@@ -8,19 +8,17 @@ every listing is: its first and last ``LISTING_EDGE`` calls are kept, totals sta
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from rnnshape._version import SCHEMA_VERSION
-from rnnshape.report import Cost, Display, Report, elided_dict
+from rnnshape.report import Cost, Display, Displayed, Report, elided_dict, register_display
 
 __all__ = ["FailedModelCall", "ModelCall", "ModelReport", "register_model_display"]
-
-_display: list[Display] = []
 
 
 def register_model_display(display: Display) -> None:
     """Called by the render layer (``rnnshape.render.model``), as for ``Report``."""
-    _display[:] = [display]
+    register_display(display, "ModelReport")
 
 
 class ModelCall(NamedTuple):
@@ -47,11 +45,8 @@ class FailedModelCall(NamedTuple):
         return {"name": self.name, "call": self.call, "error": self.error}
 
 
-class ModelReport(NamedTuple):
-    """Every recurrent call of one forward pass of a model, the calls that raised, the
-    recurrent submodules it never called, and totals: parameters of each called module once,
-    cost summed over calls. ``calls_omitted`` calls are left out of ``calls`` at index
-    ``LISTING_EDGE`` (past ``LISTING_LIMIT``); the totals count them."""
+class _ModelReportFields(NamedTuple):
+    """A ``ModelReport``'s fields (``ModelReport`` adds the display methods)."""
 
     calls: tuple[ModelCall, ...]
     uncalled: tuple[str, ...]
@@ -59,6 +54,15 @@ class ModelReport(NamedTuple):
     cost: Cost
     failed: tuple[FailedModelCall, ...] = ()
     calls_omitted: int = 0
+
+
+class ModelReport(Displayed, _ModelReportFields):
+    """Every recurrent call of one forward pass of a model, the calls that raised, the
+    recurrent submodules it never called, and totals: parameters of each called module once,
+    cost summed over calls. ``calls_omitted`` calls are left out of ``calls`` at index
+    ``LISTING_EDGE`` (past ``LISTING_LIMIT``); the totals count them."""
+
+    __slots__ = ()
 
     def to_dict(self) -> dict[str, object]:
         """The JSON document: deterministic, plain types only."""
@@ -81,29 +85,5 @@ class ModelReport(NamedTuple):
         """Every call that returned, those left out of ``calls`` included."""
         return len(self.calls) + self.calls_omitted
 
-    def __str__(self) -> str:
-        """The tables as plain text, as a pipe gets them."""
-        return _display[0].text(self) if _display else f"<ModelReport {len(self.calls)} calls>"
-
-    def __rich_console__(self, console: Any, options: Any) -> Any:
-        """Rich's protocol: ``rich.print(model_report)``."""
-        if not _display:
-            yield str(self)
-            return
-        yield from _display[0].rich(self, console, options)
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        """Jupyter and IPython: the tables."""
-        return _display[0].mimebundle(self) if _display else {"text/plain": str(self)}
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(str(self))
-
-    def show(self, file: Any = None) -> None:
-        """Print the tables, as a Report's ``show()`` does: on ``file`` (default stdout)."""
-        import sys
-
-        if _display:
-            _display[0].show(self, file or sys.stdout)
-        else:
-            (file or sys.stdout).write(str(self) + "\n")
+    def _placeholder(self) -> str:
+        return f"<ModelReport {len(self.calls)} calls>"

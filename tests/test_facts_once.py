@@ -167,3 +167,52 @@ def test_parameters_per_direction_is_torchs(mode: Mode, bias: bool) -> None:
     module = getattr(torch.nn, mode.torch_class)(**spec.torch_kwargs())
     directions = 1 if mode.is_cell else 2
     assert len(list(module.parameters())) == directions * parameters_per_direction(spec)
+
+
+DISPLAY_METHODS = ("__str__", "__rich_console__", "_repr_mimebundle_", "_repr_pretty_", "show")
+
+
+@pytest.mark.parametrize("name", DISPLAY_METHODS)
+def test_report_and_model_report_display_through_the_same_methods(name: str) -> None:
+    from rnnshape.report import Displayed, Report
+    from rnnshape.report_model import ModelReport
+
+    assert getattr(Report, name) is getattr(ModelReport, name) is getattr(Displayed, name)
+
+
+def test_each_document_displays_as_the_renderer_registered_for_its_kind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pickle
+
+    import rnnshape.report as report_module
+    from rnnshape.pipeline import run_report
+    from rnnshape.report import Display
+    from rnnshape.report_model import ModelCall, ModelReport
+    from rnnshape.spec import RunOptions
+
+    spec = make_spec(Mode.GRU, 3, 4, 1)
+    report = run_report(spec, make_input(spec), RunOptions(dry_run=True))
+    model = ModelReport((ModelCall("gru", 0, report),), (), report.num_parameters, report.cost)
+    shown: list[tuple[str, object]] = []
+
+    def stub(kind: str) -> Display:
+        return Display(
+            text=lambda d: f"{kind} text",
+            rich=lambda d, console, options: iter([f"{kind} rich"]),
+            mimebundle=lambda d: {"text/plain": f"{kind} bundle"},
+            show=lambda d, out: shown.append((kind, d)),
+        )
+
+    monkeypatch.setattr(report_module, "_displays", {})
+    assert str(report) == f"<Report {spec.constructor()}>"
+    assert str(model) == "<ModelReport 1 calls>"
+    for kind in ("Report", "ModelReport"):
+        report_module.register_display(stub(kind), kind)
+    copy = pickle.loads(pickle.dumps(report._replace(seed=7)))
+    for document, kind in ((report, "Report"), (model, "ModelReport"), (copy, "Report")):
+        assert str(document) == f"{kind} text"
+        assert list(document.__rich_console__(None, None)) == [f"{kind} rich"]
+        assert document._repr_mimebundle_() == {"text/plain": f"{kind} bundle"}
+        document.show(StringIO())
+        assert shown[-1] == (kind, document)
