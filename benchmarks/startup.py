@@ -92,7 +92,7 @@ print(f"  tables: render the five tables          {render * 1000:6.1f} ms")
 
 def minimal_app(path: Path) -> Path:
     """A Typer app with rnnshape's commands and nothing else, written to ``path``."""
-    from rnnshape.spec import Mode
+    from rnnshape.family import Mode
 
     lines = [
         "import typer",

@@ -14,6 +14,15 @@ if TYPE_CHECKING:
     from rnnshape.checkpoint import infer_checkpoint
     from rnnshape.convert import convert_weights
     from rnnshape.errors import RnnShapeError, SpecError, UsageError, VerificationError
+    from rnnshape.family import (
+        Dtype,
+        InputSpec,
+        LayerSpec,
+        Mode,
+        RunOptions,
+        make_input,
+        make_spec,
+    )
     from rnnshape.formulas import (
         ParameterShape,
         TensorShape,
@@ -22,10 +31,9 @@ if TYPE_CHECKING:
         tensor_shapes,
     )
     from rnnshape.model_pipeline import inspect_model
-    from rnnshape.pipeline import inspect, inspect_module
+    from rnnshape.pipeline import inspect, inspect_module, run_report
     from rnnshape.report import Report
     from rnnshape.report_model import ModelReport
-    from rnnshape.spec import Dtype, InputSpec, LayerSpec, Mode, make_input, make_spec
 
 # Where each public name lives.
 _HOME = {
@@ -39,16 +47,20 @@ _HOME = {
     ),
     "inspect": "pipeline",
     "inspect_module": "pipeline",
+    "run_report": "pipeline",
+    "RunOptions": "family",
     "inspect_model": "model_pipeline",
     "Report": "report",
     "ModelReport": "report_model",
-    **dict.fromkeys(("Dtype", "InputSpec", "LayerSpec", "Mode", "make_input", "make_spec"), "spec"),
+    **dict.fromkeys(
+        ("Dtype", "InputSpec", "LayerSpec", "Mode", "make_input", "make_spec"), "family"
+    ),
 }
 
 
 # Names that hand out a Report: loading one also loads the renderers, which register how a
 # Report displays (tables in Jupyter, IPython, print); the report layer cannot import them.
-_DISPLAYS_REPORTS = frozenset({"inspect", "inspect_module", "Report"})
+_DISPLAYS_REPORTS = frozenset({"inspect", "inspect_module", "Report", "run_report"})
 _DISPLAYS_MODELS = frozenset({"inspect_model", "ModelReport"})
 
 
@@ -71,6 +83,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "RunOptions",
+    "run_report",
     "SCHEMA_VERSION",
     "Dtype",
     "InputSpec",

@@ -12,6 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from rnnshape.errors import SpecError, VerificationError
 from rnnshape.explain.legend import report_notes, symbols
+from rnnshape.family import (
+    Dtype,
+    InputSpec,
+    LayerSpec,
+    Mode,
+    make_input,
+    make_spec,
+    spec_warnings,
+)
+from rnnshape.family.options import DEFAULT_MAX_SECONDS, RunOptions
 from rnnshape.formulas import (
     BACKWARD_FLOPS_FACTOR,
     ParameterShape,
@@ -33,19 +43,9 @@ from rnnshape.report import (
     Report,
     TensorRow,
 )
-from rnnshape.spec import (
-    Dtype,
-    InputSpec,
-    LayerSpec,
-    Mode,
-    make_input,
-    make_spec,
-    spec_warnings,
-)
-from rnnshape.spec.options import DEFAULT_MAX_SECONDS, RunOptions
 
 if TYPE_CHECKING:
-    from rnnshape.explain.model import Explanation
+    from rnnshape.explain.parts import Explanation
     from rnnshape.torchrun.passes import Observation
 
 

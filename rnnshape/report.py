@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rnnshape._version import SCHEMA_VERSION, __version__
 from rnnshape.explain.legend import Symbol
+from rnnshape.family import InputSpec, LayerSpec
 from rnnshape.formulas import (
     LISTING_EDGE,
     Cost,
@@ -23,13 +24,12 @@ from rnnshape.formulas import (
     elided_dict,
     memory_groups,
 )
-from rnnshape.spec import InputSpec, LayerSpec
 from rnnshape.text import product_text
 
 if TYPE_CHECKING:  # the explanation's types, loaded with --explain only
-    from rnnshape.explain.model import Equation as Equation
-    from rnnshape.explain.model import Explanation as Explanation
-    from rnnshape.explain.model import GateBlock as GateBlock
+    from rnnshape.explain.parts import Equation as Equation
+    from rnnshape.explain.parts import Explanation as Explanation
+    from rnnshape.explain.parts import GateBlock as GateBlock
 
 __all__ = [
     "LISTING_EDGE",

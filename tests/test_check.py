@@ -17,9 +17,9 @@ import pytest
 
 from rnnshape.check import check_files
 from rnnshape.cli import main
+from rnnshape.family import Mode
 from rnnshape.render.check import RENDERERS, render
 from rnnshape.render.formats import OutputFormat
-from rnnshape.spec import Mode
 
 
 def lstm_params(h_in: int, h: int) -> int:

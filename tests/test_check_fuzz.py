@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnnshape.cli import main
-from rnnshape.spec import INPUT_KEYS, TORCH_KEYS
+from rnnshape.family import INPUT_KEYS, TORCH_KEYS
 
 REPORT_SCHEMA = json.loads(
     files("rnnshape").joinpath("schemas/check-report-v1.schema.json").read_text()

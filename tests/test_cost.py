@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 import rnnshape
 from rnnshape.cli import app
+from rnnshape.family import Dtype, make_input, make_spec
 from rnnshape.formulas import cost, memory
-from rnnshape.spec import Dtype, make_input, make_spec
 from tests.measured import computed
 from tests.test_formulas_vs_torch import Case, build, cases, handmade_input
 

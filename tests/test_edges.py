@@ -13,7 +13,7 @@ import pytest
 
 from rnnshape.cli import main
 from rnnshape.errors import SpecError
-from rnnshape.spec import check_device_name
+from rnnshape.family import check_device_name
 
 BAD_DEVICES = ["cpu\n", "cpu ", " cpu", "cuda:0\n", "cuda:١", "cuda:", "CPU", "", "cpu\x00"]
 

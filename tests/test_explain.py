@@ -21,8 +21,8 @@ from torch import nn
 
 import rnnshape
 from rnnshape.explain import Explanation, GateBlock, explain
+from rnnshape.family import InputSpec, LayerSpec, make_input, make_spec
 from rnnshape.render.explain import render_explain
-from rnnshape.spec import InputSpec, LayerSpec, make_input, make_spec
 
 TORCH_CLASS = {
     "rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU,
@@ -379,7 +379,7 @@ import io, sys
 from rich.console import Console
 from rnnshape.explain import explain
 from rnnshape.render.explain import render_explain
-from rnnshape.spec import make_input, make_spec
+from rnnshape.family import make_input, make_spec
 spec = make_spec("lstm", 10, 20, 2, proj_size=5, bidirectional=True)
 inp = make_input(spec, lengths=[5, 3, 2])
 render_explain(explain(spec, inp), spec, inp, Console(file=io.StringIO(), width=80))

@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 
 from rnnshape.explain.build import gate_blocks, gate_count
+from rnnshape.family import make_input, make_spec
 from rnnshape.formulas import (
     LISTING_EDGE,
     LISTING_LIMIT,
@@ -30,7 +31,6 @@ from rnnshape.formulas import (
     parameter_count,
     parameter_shapes,
 )
-from rnnshape.spec import make_input, make_spec
 
 SCHEMA = json.loads(
     (Path(__file__).parents[1] / "rnnshape/schemas/report-v1.schema.json").read_text()

@@ -15,6 +15,8 @@ from rnnshape.checkpoint import CheckpointFormat
 from rnnshape.checkpoint.result import InferredModule, command_line
 from rnnshape.cli import app
 from rnnshape.cli.layer import OPTIONS
+from rnnshape.family import OPTIONAL_KWARGS, LayerSpec, Mode, make_input, make_spec
+from rnnshape.family.table import KEYWORD_FLAGS, NOT_IN_WEIGHTS
 from rnnshape.formulas import (
     LISTING_LIMIT,
     elided_dict,
@@ -22,8 +24,6 @@ from rnnshape.formulas import (
     parameters_per_direction,
 )
 from rnnshape.render.infer import _FORMAT_LABEL
-from rnnshape.spec import OPTIONAL_KWARGS, LayerSpec, Mode, make_input, make_spec
-from rnnshape.spec.family import KEYWORD_FLAGS, NOT_IN_WEIGHTS
 from rnnshape.text import omitted_text
 
 # A value other than torch's default for each optional keyword (num_layers=2 for layers).
@@ -107,9 +107,9 @@ def test_the_elision_markers_are_written_once(marker: str) -> None:
 
 
 def test_a_long_packed_listing_is_elided_alike_in_json_notes_and_tables() -> None:
+    from rnnshape.family import RunOptions
     from rnnshape.pipeline import run_report
     from rnnshape.render import Document, OutputFormat, render
-    from rnnshape.spec import RunOptions
 
     spec = make_spec(Mode.LSTM, 3, 4, 1)
     inp = make_input(spec, lengths=[LISTING_LIMIT + 200, 3])
@@ -186,10 +186,10 @@ def test_each_document_displays_as_the_renderer_registered_for_its_kind(
     import pickle
 
     import rnnshape.report as report_module
+    from rnnshape.family import RunOptions
     from rnnshape.pipeline import run_report
     from rnnshape.report import Display
     from rnnshape.report_model import ModelCall, ModelReport
-    from rnnshape.spec import RunOptions
 
     spec = make_spec(Mode.GRU, 3, 4, 1)
     report = run_report(spec, make_input(spec), RunOptions(dry_run=True))

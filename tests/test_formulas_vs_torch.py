@@ -13,8 +13,8 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 import rnnshape
+from rnnshape.family import InputSpec, LayerSpec, Mode, make_input, make_spec
 from rnnshape.formulas import num_parameters, parameter_shapes, tensor_shapes
-from rnnshape.spec import InputSpec, LayerSpec, Mode, make_input, make_spec
 
 
 @dataclass

@@ -32,9 +32,9 @@ from rnnshape.checkpoint import (
     read_torchscript_trusted,
 )
 from rnnshape.cli import main
+from rnnshape.family import Mode, make_spec
 from rnnshape.render.formats import OutputFormat
 from rnnshape.render.infer import RENDERERS, render_tables
-from rnnshape.spec import Mode, make_spec
 
 SCHEMA = json.loads(files("rnnshape").joinpath("schemas/infer-v1.schema.json").read_text())
 RECURRENT = (nn.RNNBase, nn.RNNCellBase)

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from rnnshape.checkpoint import infer_checkpoint  # noqa: E402
 from rnnshape.checkpoint.keras_h5 import MAX_JSON_BYTES  # noqa: E402
-from rnnshape.checkpoint.model import CheckpointError  # noqa: E402
+from rnnshape.checkpoint.records import CheckpointError  # noqa: E402
 
 LIMIT_AS = 2 * 1024**3
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -30,8 +30,8 @@ from rnnshape.explain.kernel import (
     predict_backend,
     warning_explanation,
 )
+from rnnshape.family import Dtype, InputSpec, LayerSpec, make_input, make_spec
 from rnnshape.formulas import tensor_shapes
-from rnnshape.spec import Dtype, InputSpec, LayerSpec, make_input, make_spec
 from rnnshape.torchrun.backend import backend_facts, backend_of, observe_backend
 
 DTYPES = ["float32", "float64", "bfloat16", "float16"]

@@ -101,7 +101,7 @@ def test_api_limit_and_started_callback() -> None:
 
 def test_cli_default_matches_the_api_default() -> None:
     from rnnshape.cli.layer import OPTIONS
-    from rnnshape.spec.options import DEFAULT_MAX_SECONDS
+    from rnnshape.family.options import DEFAULT_MAX_SECONDS
 
     assert next(o.default for o in OPTIONS if o.key == "max_seconds") == DEFAULT_MAX_SECONDS
 
@@ -161,7 +161,7 @@ def test_a_probed_run_draws_the_same_tensors_as_an_unprobed_one(
     import torch
 
     import rnnshape.torchrun.run as torchrun
-    from rnnshape.spec import RunOptions, make_input, make_spec
+    from rnnshape.family import RunOptions, make_input, make_spec
     from rnnshape.torchrun.run import run
 
     spec = make_spec("gru", 4, 4)

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from rnnshape.family import Dtype, make_input, make_spec
 from rnnshape.formulas import run_memory_bytes
-from rnnshape.spec import Dtype, make_input, make_spec
 
 MIN_RATIO, MAX_RATIO = 0.5, 1.5  # measured peak / estimate
 

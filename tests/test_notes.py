@@ -15,7 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnshape import make_input, make_spec
 from rnnshape.explain.legend import explanation_notes, report_notes
-from rnnshape.spec import InputSpec, LayerSpec
+from rnnshape.family import InputSpec, LayerSpec
 
 # (mode, sizes, layer keywords, input keywords): between them every note is printed.
 CASES: list[tuple[str, tuple[int, ...], dict[str, Any], dict[str, Any]]] = [

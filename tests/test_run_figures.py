@@ -7,7 +7,7 @@ import pytest
 
 import rnnshape
 from rnnshape.explain.kernel import predict_backend
-from rnnshape.spec import make_input, make_spec
+from rnnshape.family import make_input, make_spec
 
 CASES = [
     ("lstm", {}, {}),

@@ -12,8 +12,8 @@ import pytest
 import rnnshape
 from rnnshape.cli import main
 from rnnshape.errors import SpecError
-from rnnshape.spec import Dtype, Mode, RunOptions, make_input, make_spec
-from rnnshape.spec.layer import input_problems, spec_problems
+from rnnshape.family import Dtype, Mode, RunOptions, make_input, make_spec
+from rnnshape.family.layer import input_problems, spec_problems
 
 
 def test_defaults_and_normalised_fields() -> None:
@@ -162,7 +162,7 @@ def test_check_run_with_its_budget_spent_says_which_specs_were_not_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("torch")
-    import rnnshape.check.run as check_run
+    import rnnshape.check.report as check_run
 
     clock = iter(range(0, 1000, 7))  # every reading 7 s after the one before
     monkeypatch.setattr(check_run, "_now", lambda: float(next(clock)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rnnshape.errors import SpecError
-from rnnshape.spec import LayerSpec, Mode, make_input, make_spec, modes_with
+from rnnshape.family import LayerSpec, Mode, make_input, make_spec, modes_with
 
 
 @pytest.mark.parametrize(

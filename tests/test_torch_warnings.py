@@ -8,8 +8,8 @@ import warnings
 
 import pytest
 
+from rnnshape.family import RunOptions, make_input, make_spec
 from rnnshape.pipeline import run_report
-from rnnshape.spec import RunOptions, make_input, make_spec
 from rnnshape.torchrun.device import warning_line
 
 CASES = [

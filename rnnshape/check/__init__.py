@@ -9,13 +9,13 @@ Without ``--run``, nothing here imports torch.
 
 from .files import Entry, find_specs, split_key
 from .problems import CheckProblem, Rule, config_list_text
+from .report import CheckReport, SpecResult, check_entry, check_files, iter_checked
 from .rules import check_spec
-from .run import CheckRun, SpecResult, check_entry, check_files, iter_checked
 from .stream import CheckStream
 
 __all__ = [
     "CheckProblem",
-    "CheckRun",
+    "CheckReport",
     "CheckStream",
     "Entry",
     "Rule",

@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rnnshape.family import InputSpec, LayerSpec, Mode
 from rnnshape.formulas import tensor_shapes
 from rnnshape.report import Report
-from rnnshape.spec import InputSpec, LayerSpec, Mode
 
 from .parsers import key_line
 from .problems import (

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rnnshape.spec import INPUT_KEYS, TORCH_KEYS
+from rnnshape.family import INPUT_KEYS, TORCH_KEYS
 
 from .parsers import (
     PARSERS,

@@ -11,17 +11,17 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rnnshape.errors import VerificationError
+from rnnshape.family import INPUT_KEYS, TORCH_KEYS, Dtype, InputSpec, LayerSpec, Mode
+from rnnshape.family.layer import input_problems, spec_problems
 from rnnshape.pipeline import build_report, run_report
 from rnnshape.report import Report
-from rnnshape.spec import INPUT_KEYS, TORCH_KEYS, Dtype, InputSpec, LayerSpec, Mode
-from rnnshape.spec.layer import input_problems, spec_problems
 
 from .expect import COUNT_EXPECTATIONS, expectations, unmet
 from .parsers import AmbiguousNumber, item_line, key_line
 from .problems import CheckProblem, Rule, describe, did_you_mean, int_text, shorten, value_text
 
 if TYPE_CHECKING:
-    from rnnshape.spec.options import RunOptions
+    from rnnshape.family.options import RunOptions
 
 _REQUIRED = ("input_size", "hidden_size")
 # SpecError.kind → the rule it breaks.

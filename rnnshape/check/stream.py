@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from .run import CheckRun, SpecResult
+from .report import CheckReport, SpecResult
 
 
 class CheckStream:
@@ -28,7 +28,7 @@ class CheckStream:
         self.failed = 0
 
     @classmethod
-    def of(cls, run: CheckRun) -> CheckStream:
+    def of(cls, run: CheckReport) -> CheckStream:
         """A finished run as a stream (the counts of ``run.files`` and its results)."""
         stream = cls(((False, r) for r in run.results), ran_forward=run.ran_forward)
         stream.files = len(run.files)

@@ -8,7 +8,7 @@ Every pickle goes through the restricted ``unpickler``. torch is imported only f
 """
 
 from .infer import infer_checkpoint, infer_from, infer_state_dict
-from .model import (
+from .records import (
     Checkpoint,
     CheckpointError,
     CheckpointFormat,

@@ -13,8 +13,8 @@ from itertools import islice
 
 from rnnshape.text import one_line, shorten
 
-from .model import TensorInfo
 from .pickle_records import FileDict, Placeholder, ScriptObject, SkippedData, Storage
+from .records import TensorInfo
 
 REPR_CHARS = 80  # a value quoted in a message
 TEXT_CHARS = 200  # a name (a tensor's, a storage key, a global) quoted in a message

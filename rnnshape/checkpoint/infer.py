@@ -12,12 +12,12 @@ import re
 from collections.abc import Iterable, Mapping
 
 from rnnshape.errors import SpecError
+from rnnshape.family import LAYER_MODES, LayerSpec, Mode, make_spec
 from rnnshape.formulas import parameter_shapes
-from rnnshape.spec import LAYER_MODES, LayerSpec, Mode, make_spec
 from rnnshape.text import shape_text
 
-from .model import Checkpoint, TensorInfo
 from .onnx_nodes import OnnxCheckpoint
+from .records import Checkpoint, TensorInfo
 from .result import InferProblem, InferredModule, InferResult
 from .sniff import read_checkpoint
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from rnnshape.spec import Mode
+from rnnshape.family import Mode
 
 
 class KerasClass(NamedTuple):

@@ -28,7 +28,7 @@ from .keras_config import (
     to_snake_case,
 )
 from .keras_h5 import Dataset, KerasFile
-from .model import MAX_DEPTH, CheckpointError
+from .records import MAX_DEPTH, CheckpointError
 
 
 @dataclass

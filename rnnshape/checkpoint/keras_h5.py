@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from rnnshape.errors import UsageError
 
-from .model import MAX_DEPTH, CheckpointError
+from .records import MAX_DEPTH, CheckpointError
 
 if TYPE_CHECKING:
     import h5py

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rnnshape.errors import SpecError
-from rnnshape.spec import Mode, make_spec
+from rnnshape.family import Mode, make_spec
 from rnnshape.text import shape_text
 
 from .keras_config import KERAS_CLASSES, activation_text
@@ -22,8 +22,8 @@ from .keras_gates import KerasBlock, gate_blocks
 from .keras_h5 import Dataset, KerasFile, open_keras
 from .keras_notes import layer_notes, not_equivalent
 from .keras_stack import KerasStack, with_stacks
-from .model import CheckpointFormat
 from .onnx_nodes import OnnxCheckpoint
+from .records import CheckpointFormat
 from .result import InferProblem, InferredModule
 
 

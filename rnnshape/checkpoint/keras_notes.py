@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rnnshape.spec import Mode
+from rnnshape.family import Mode
 
 from .keras_config import KERAS_CLASSES, activation_text, config_of
 from .keras_h5 import KerasFile

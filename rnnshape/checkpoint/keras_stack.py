@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from rnnshape.spec import make_spec
+from rnnshape.family import make_spec
 
 from .keras_find import FoundLayer
 from .result import InferredModule, command_line

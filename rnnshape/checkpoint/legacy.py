@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import IO
 
 from .file_text import file_repr, file_str
-from .model import ITEMSIZE, Checkpoint, CheckpointError, CheckpointFormat, is_size
+from .records import ITEMSIZE, Checkpoint, CheckpointError, CheckpointFormat, is_size
 from .state_dicts import scan
 from .unpickler import Corrupt, Storage, storage_record, unpickle
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from rnnshape.spec import Mode
+from rnnshape.family import Mode
 
 
 class OnnxOp(NamedTuple):
@@ -36,7 +36,7 @@ ONNX_OPS: dict[str, OnnxOp] = {
 
 
 @dataclass(frozen=True)
-class GateBlock:
+class BlockMapping:
     """One row of the ``--explain`` table: a block of ONNX rows and the torch rows it fills.
 
     ``onnx_tensor`` is ``W``, ``R`` or ``B``; rows count along dimension 1 of that tensor
@@ -88,7 +88,7 @@ class OnnxNode:
     inputs: Mapping[str, str | None]  # W, R, B: the graph values the node reads
     activations: tuple[str, ...]
     linear_before_reset: int | None  # GRU only
-    blocks: tuple[GateBlock, ...]
+    blocks: tuple[BlockMapping, ...]
     notes: tuple[str, ...]
 
     def to_dict(self) -> dict[str, object]:
@@ -110,13 +110,13 @@ class OnnxNode:
 @lru_cache(maxsize=256)  # a model's nodes repeat a few shapes: blocks are shared, never copied
 def gate_blocks(
     op: OnnxOp, hidden: int, num_directions: int, *, bias: bool
-) -> tuple[GateBlock, ...]:
+) -> tuple[BlockMapping, ...]:
     """Where each ONNX block of W, R and B goes in torch's parameters, per direction."""
     torch_order = op.mode.gates
     onnx_gates: Sequence[str | None] = op.gates or (None,)
     torch_gates: Sequence[str | None] = op.torch_gates or (None,)
     gates = len(onnx_gates)
-    blocks: list[GateBlock] = []
+    blocks: list[BlockMapping] = []
     for direction in range(num_directions):
         suffix = "_l0_reverse" if direction else "_l0"
         sources = [("W", "weight_ih", 0), ("R", "weight_hh", 0)]
@@ -126,7 +126,7 @@ def gate_blocks(
             for k, (onnx_gate, torch_gate) in enumerate(zip(onnx_gates, torch_gates, strict=True)):
                 j = torch_order.index(torch_gate) if torch_gate is not None else 0
                 blocks.append(
-                    GateBlock(
+                    BlockMapping(
                         direction,
                         tensor,
                         onnx_gate,

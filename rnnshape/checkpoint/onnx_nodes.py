@@ -18,12 +18,12 @@ from itertools import chain
 from typing import TYPE_CHECKING, NamedTuple
 
 from rnnshape.errors import SpecError
-from rnnshape.spec import Mode, make_spec
+from rnnshape.family import Mode, make_spec
 from rnnshape.text import one_line, shape_text, shorten
 
-from .model import MAX_DEPTH, Checkpoint, CheckpointError, CheckpointFormat
 from .onnx_gates import ONNX_OPS, OnnxNode, OnnxOp, gate_blocks, node_notes
 from .onnx_proto import read_graph_only
+from .records import MAX_DEPTH, Checkpoint, CheckpointError, CheckpointFormat
 from .result import InferProblem, InferredModule, InferResult
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from rnnshape.errors import UsageError
 from rnnshape.text import one_line, shorten
 
-from .model import CheckpointError
+from .records import CheckpointError
 
 if TYPE_CHECKING:
     import onnx

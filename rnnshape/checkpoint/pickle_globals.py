@@ -15,7 +15,6 @@ from functools import cache
 from typing import TypeGuard
 
 from .file_text import file_repr
-from .model import ITEMSIZE, MAX_DIMS, TensorInfo, is_size
 from .pickle_records import (
     Corrupt,
     FileDict,
@@ -28,6 +27,7 @@ from .pickle_records import (
     TensorClass,
     TorchDtype,
 )
+from .records import ITEMSIZE, MAX_DIMS, TensorInfo, is_size
 
 # torch's typed storage classes, as they appear in a pickle (torch.storage's map).
 _STORAGE_DTYPE = {

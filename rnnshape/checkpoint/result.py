@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from rnnshape._version import SCHEMA_VERSION, __version__
+from rnnshape.family import LayerSpec
+from rnnshape.family.table import KEYWORD_FLAGS, NOT_IN_WEIGHTS, flag_words
 from rnnshape.formulas import LISTING_EDGE, elide, num_parameters
-from rnnshape.spec import LayerSpec
-from rnnshape.spec.family import KEYWORD_FLAGS, NOT_IN_WEIGHTS, flag_words
 
 from .file_text import file_str
-from .model import CheckpointFormat, SkippedObject
+from .records import CheckpointFormat, SkippedObject
 
 if TYPE_CHECKING:
     from .keras_layers import KerasLayer

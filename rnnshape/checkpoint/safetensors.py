@@ -9,7 +9,7 @@ from typing import NoReturn
 
 from rnnshape.text import one_line, shorten
 
-from .model import (
+from .records import (
     ITEMSIZE,
     MAX_DIMS,
     Checkpoint,

@@ -7,8 +7,8 @@ import stat
 
 from .keras_h5 import HDF5_SIGNATURE, looks_like_keras_zip
 from .legacy import read_pickle
-from .model import Checkpoint, CheckpointError
 from .onnx_proto import looks_like_onnx
+from .records import Checkpoint, CheckpointError
 from .safetensors import read_safetensors
 from .torchzip import read_zip
 

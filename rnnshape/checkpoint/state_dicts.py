@@ -14,7 +14,8 @@ from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
 from .file_text import file_repr, file_str
-from .model import (
+from .pickle_records import FileDict, Placeholder
+from .records import (
     Checkpoint,
     CheckpointError,
     CheckpointFormat,
@@ -22,7 +23,6 @@ from .model import (
     StateDict,
     TensorInfo,
 )
-from .pickle_records import FileDict, Placeholder
 
 MAX_SEARCH_DEPTH = 1000  # containers nested deeper are not searched, and that is said
 MAX_PATH_CHARS = 10_000  # nor are those whose dotted path would be longer than this

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import IO
 
 from .file_text import file_str
-from .model import Checkpoint, CheckpointError, CheckpointFormat, StateDict, TensorInfo
 from .pickle_records import Refused, ScriptObject
+from .records import Checkpoint, CheckpointError, CheckpointFormat, StateDict, TensorInfo
 from .state_dicts import (
     MAX_PATH_CHARS,
     MAX_SEARCH_DEPTH,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import IO
 
 from .file_text import file_repr, file_str
-from .model import ITEMSIZE, Checkpoint, CheckpointError, CheckpointFormat
+from .records import ITEMSIZE, Checkpoint, CheckpointError, CheckpointFormat
 from .state_dicts import scan
 from .torchscript import read_script
 from .unpickler import Corrupt, Storage, storage_record, unpickle

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from .file_text import file_repr, file_str
-from .model import CheckpointError, is_size
 from .pickle_globals import dangerous, fresh_globals
 from .pickle_records import (
     Corrupt,
@@ -39,6 +38,7 @@ from .pickle_records import (
     Storage,
     StorageType,
 )
+from .records import CheckpointError, is_size
 
 __all__ = [
     "Corrupt",

@@ -78,7 +78,7 @@ def check_command(
     """
     with guard(ctx):
         from rnnshape.check import (
-            CheckRun,
+            CheckReport,
             CheckStream,
             SpecResult,
             check_files,
@@ -99,8 +99,8 @@ def check_command(
                 raise UsageError(str(exc)) from None
         options = None
         if run:
-            from rnnshape.spec import RunOptions
-            from rnnshape.spec.options import DEFAULT_MAX_SECONDS
+            from rnnshape.family import RunOptions
+            from rnnshape.family.options import DEFAULT_MAX_SECONDS
 
             limit = parse_float("max_seconds", max_seconds)
             options = RunOptions(
@@ -117,7 +117,7 @@ def check_command(
                 for line in result_warning_lines(result):
                     warn(line)
 
-            outcome: CheckRun | CheckStream = CheckStream(
+            outcome: CheckReport | CheckStream = CheckStream(
                 iter_checked(files, key), observer=warn_each
             )
         else:  # a run may end in a usage error: nothing is printed before all are run

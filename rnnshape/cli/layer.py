@@ -1,7 +1,7 @@
 """The six layer commands (``rnnshape lstm 10 20 2 ...``), built from the family table.
 
 Each command's options come from ``OPTIONS``, one entry per flag; which modes a spec or
-input flag belongs to comes from ``rnnshape.spec``. A new constructor keyword is one entry
+input flag belongs to comes from ``rnnshape.family``. A new constructor keyword is one entry
 here plus its validator in ``spec``.
 """
 
@@ -30,8 +30,8 @@ from rnnshape.cli.parsing import (
 )
 from rnnshape.cli.progress import RunProgress
 from rnnshape.errors import SpecError
-from rnnshape.spec import OPTIONAL_KWARGS, Mode, modes_with
-from rnnshape.spec.family import KEYWORD_FLAGS
+from rnnshape.family import OPTIONAL_KWARGS, Mode, modes_with
+from rnnshape.family.table import KEYWORD_FLAGS
 from rnnshape.text import one_line
 
 MODEL, INPUT, RUN, OUTPUT = "Model", "Input", "Run", "Output"
@@ -271,9 +271,9 @@ def check_svg_path(svg: Path | None, force: bool = False) -> None:
 
 def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) -> None:
     """Parse, build the report with one call, hand it to one renderer."""
+    from rnnshape.family import RunOptions, make_input, make_spec
     from rnnshape.pipeline import run_report
     from rnnshape.render import Document, OutputFormat, render
-    from rnnshape.spec import RunOptions, make_input, make_spec
 
     json_out = bool(values["json"])
     svg = Path(values["svg"]) if values["svg"] is not None else None

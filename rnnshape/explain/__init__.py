@@ -46,7 +46,7 @@ if TYPE_CHECKING:
         warning_explanation,
     )
     from rnnshape.explain.legend import Symbol, explanation_notes, report_notes, symbols
-    from rnnshape.explain.model import Diagram, Edge, Equation, Explanation, GateBlock, Node, Term
+    from rnnshape.explain.parts import Diagram, Edge, Equation, Explanation, GateBlock, Node, Term
 
 # Loaded on first use: a report without --explain needs only the legend.
 _HOME = {
@@ -63,7 +63,7 @@ _HOME = {
     "report_notes": "legend",
     "symbols": "legend",
     **dict.fromkeys(
-        ("Diagram", "Edge", "Equation", "Explanation", "GateBlock", "Node", "Term"), "model"
+        ("Diagram", "Edge", "Equation", "Explanation", "GateBlock", "Node", "Term"), "parts"
     ),
 }
 __all__ = [

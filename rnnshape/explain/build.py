@@ -8,7 +8,8 @@ from rnnshape.explain.diagram import diagram
 from rnnshape.explain.equations import equations
 from rnnshape.explain.kernel import predict_backend
 from rnnshape.explain.legend import explanation_notes
-from rnnshape.explain.model import Explanation, GateBlock
+from rnnshape.explain.parts import Explanation, GateBlock
+from rnnshape.family import Dtype, InputSpec, LayerSpec
 from rnnshape.formulas import (
     ParameterShape,
     TensorShape,
@@ -18,7 +19,6 @@ from rnnshape.formulas import (
     parameters_per_direction,
     tensor_shapes,
 )
-from rnnshape.spec import Dtype, InputSpec, LayerSpec
 
 _ROLE_PREFIX = {"weight_ih": "W_i", "weight_hh": "W_h", "bias_ih": "b_i", "bias_hh": "b_h"}
 _RNN_NAMES = {"weight_ih": "W_ih", "weight_hh": "W_hh", "bias_ih": "b_ih", "bias_hh": "b_hh"}

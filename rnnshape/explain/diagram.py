@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rnnshape.explain.legend import rows
-from rnnshape.explain.model import Diagram, Edge, Node
+from rnnshape.explain.parts import Diagram, Edge, Node
+from rnnshape.family import InputSpec, LayerSpec
 from rnnshape.formulas import LISTING_LIMIT, TensorShape, elided_dict, shown_indices
-from rnnshape.spec import InputSpec, LayerSpec
 
 
 def diagram(spec: LayerSpec, inp: InputSpec, tensor_list: list[TensorShape]) -> Diagram:

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rnnshape.explain.legend import rows
-from rnnshape.explain.model import Equation, Term
+from rnnshape.explain.parts import Equation, Term
+from rnnshape.family import InputSpec, LayerSpec
 from rnnshape.formulas import TensorShape
-from rnnshape.spec import InputSpec, LayerSpec
 from rnnshape.text import DOT, shape_text
 
 

@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import NamedTuple
 
+from rnnshape.family import Dtype, InputSpec, LayerSpec, Mode
 from rnnshape.formulas import num_parameters
-from rnnshape.spec import Dtype, InputSpec, LayerSpec, Mode
 from rnnshape.text import human_bytes
 
 # What torchrun.backend.observe_backend can report; "mps" is LSTM's own kernel on Apple GPUs.

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from rnnshape.family import InputSpec, LayerSpec
 from rnnshape.formulas import LISTING_EDGE, listed_batch_sizes
-from rnnshape.spec import InputSpec, LayerSpec
 from rnnshape.text import DOT, listing_text
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from rnnshape.spec import Dtype, InputSpec, LayerSpec
+from rnnshape.family import Dtype, InputSpec, LayerSpec
 
 from .shapes import TensorShape, _batch, _seq, num_parameters, tensor_shapes
 from .work import row_steps

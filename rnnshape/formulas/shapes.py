@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from math import prod
 from typing import NamedTuple, TypeVar
 
-from rnnshape.spec import InputSpec, LayerSpec
+from rnnshape.family import InputSpec, LayerSpec
 
 # One dimension of a shape as the docs write it: a product of factors, each a symbol with its
 # value for this run. A constant factor is its own symbol: ``(("4", 4), ("H", 20))`` is the

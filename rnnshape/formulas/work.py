@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from rnnshape.spec import InputSpec, LayerSpec
+from rnnshape.family import InputSpec, LayerSpec
 
 from .shapes import _batch, _seq
 

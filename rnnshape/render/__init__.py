@@ -43,5 +43,5 @@ def renderers(document: Document) -> dict[OutputFormat, Callable[[Any, TextIO], 
 
 
 def render(document: Document, value: Any, fmt: OutputFormat, out: TextIO) -> None:
-    """Write ``value`` (a Report, CheckRun, InferResult or ModelReport) to ``out`` as ``fmt``."""
+    """Write ``value`` (a Report, CheckReport, InferResult or ModelReport) to ``out`` as ``fmt``."""
     renderers(document)[fmt](value, out)

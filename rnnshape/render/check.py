@@ -1,6 +1,6 @@
 """Text lines and the JSON document for ``rnnshape check``; decides nothing.
 
-Each renderer takes a finished :class:`CheckRun` or a :class:`CheckStream` and writes each
+Each renderer takes a finished :class:`CheckReport` or a :class:`CheckStream` and writes each
 result as it comes, so that a check of 100,000 files holds one result at a time; the
 summary, known at the end, comes last (in the JSON document too: ``status`` and
 ``summary`` follow ``results``).
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from rnnshape._version import SCHEMA_VERSION, __version__
-from rnnshape.check import CheckProblem, CheckRun, CheckStream, SpecResult, config_list_text
+from rnnshape.check import CheckProblem, CheckReport, CheckStream, SpecResult, config_list_text
 from rnnshape.render.formats import OutputFormat
 from rnnshape.text import one_line, plural
 
@@ -40,16 +40,16 @@ def result_lines(result: SpecResult) -> list[str]:
     return [one_line(line) for line in lines]
 
 
-def summary_line(run: CheckRun | CheckStream) -> str:
+def summary_line(run: CheckReport | CheckStream) -> str:
     """``checked 3 specs in 2 files: all ok``; for a stream, once it has been read."""
-    stream = _stream(run) if isinstance(run, CheckRun) else run
+    stream = _stream(run) if isinstance(run, CheckReport) else run
     verdict = "all ok" if stream.ok else f"{stream.passed} ok, {stream.failed} failed"
     ran = ", each run in torch" if stream.ran_forward else ""
     specs, files = plural(stream.specs, "spec"), plural(stream.files, "file")
     return f"checked {specs} in {files}{ran}: {verdict}"
 
 
-def _stream(run: CheckRun) -> CheckStream:
+def _stream(run: CheckReport) -> CheckStream:
     """A finished run as a stream already read: its counts are final."""
     stream = CheckStream.of(run)
     for _ in stream:
@@ -62,7 +62,7 @@ def result_warning_lines(result: SpecResult) -> list[str]:
     return [one_line(f"{result.label}: {w}") for w in result.warnings]
 
 
-def warning_lines(run: CheckRun) -> list[str]:
+def warning_lines(run: CheckReport) -> list[str]:
     """:func:`result_warning_lines` of every result of a finished run."""
     return [line for r in run.results for line in result_warning_lines(r)]
 
@@ -87,7 +87,7 @@ def _result_dict(result: SpecResult) -> dict[str, object]:
     }
 
 
-def check_document(run: CheckRun) -> dict[str, object]:
+def check_document(run: CheckReport) -> dict[str, object]:
     """The ``--json`` document (check-report schema v1): plain types only."""
     return {
         "schema_version": SCHEMA_VERSION,
@@ -104,18 +104,18 @@ def check_document(run: CheckRun) -> dict[str, object]:
     }
 
 
-def _emit_lines(run: CheckRun | CheckStream, out: TextIO) -> None:
-    results = CheckStream.of(run) if isinstance(run, CheckRun) else run
+def _emit_lines(run: CheckReport | CheckStream, out: TextIO) -> None:
+    results = CheckStream.of(run) if isinstance(run, CheckReport) else run
     for result in results:
         out.write("".join(line + "\n" for line in result_lines(result)))
     out.write(summary_line(results) + "\n")
 
 
-def _emit_json(run: CheckRun | CheckStream, out: TextIO) -> None:
+def _emit_json(run: CheckReport | CheckStream, out: TextIO) -> None:
     """The document of :func:`check_document`, written a result at a time.
 
     ASCII only: the exact text, with controls, U+2028 and lone surrogates as JSON escapes."""
-    results = CheckStream.of(run) if isinstance(run, CheckRun) else run
+    results = CheckStream.of(run) if isinstance(run, CheckReport) else run
     head = {
         "schema_version": SCHEMA_VERSION,
         "rnnshape_version": __version__,
@@ -141,13 +141,13 @@ def _emit_json(run: CheckRun | CheckStream, out: TextIO) -> None:
 
 
 # Every format a check prints: one line per spec or broken rule, or the JSON document.
-RENDERERS: dict[OutputFormat, Callable[[CheckRun | CheckStream, TextIO], None]] = {
+RENDERERS: dict[OutputFormat, Callable[[CheckReport | CheckStream, TextIO], None]] = {
     OutputFormat.TABLE: _emit_lines,
     OutputFormat.JSON: _emit_json,
 }
 
 
-def render(run: CheckRun | CheckStream, fmt: OutputFormat) -> str:
+def render(run: CheckReport | CheckStream, fmt: OutputFormat) -> str:
     """What ``RENDERERS[fmt]`` writes, as one string."""
     out = io.StringIO()
     RENDERERS[fmt](run, out)

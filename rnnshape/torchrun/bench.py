@@ -6,9 +6,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from rnnshape.family import LayerSpec
+from rnnshape.family.options import BenchRequest
 from rnnshape.report import BenchTimes
-from rnnshape.spec import LayerSpec
-from rnnshape.spec.options import BenchRequest
 from rnnshape.torchrun.passes import hx_of, pass_function
 
 

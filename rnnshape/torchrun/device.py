@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from rnnshape.errors import SpecError, UsageError
+from rnnshape.family import Dtype, InputSpec, LayerSpec, check_device_name
 from rnnshape.formulas import LISTING_LIMIT, memory, parameter_count
-from rnnshape.spec import Dtype, InputSpec, LayerSpec, check_device_name
 from rnnshape.text import human_bytes
 
 # torch warnings that say nothing about the user's layer: silenced. Anything else becomes

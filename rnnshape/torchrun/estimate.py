@@ -24,10 +24,10 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from rnnshape.family import Dtype, InputSpec, LayerSpec
+from rnnshape.family.options import BenchRequest
 from rnnshape.formulas import BACKWARD_FLOPS_FACTOR, cost, memory
 from rnnshape.report import Probe
-from rnnshape.spec import Dtype, InputSpec, LayerSpec
-from rnnshape.spec.options import BenchRequest
 from rnnshape.text import duration_text, short_count
 
 

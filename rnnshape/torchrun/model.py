@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rnnshape.errors import UsageError
-from rnnshape.spec import InputSpec, LayerSpec, Mode
+from rnnshape.family import InputSpec, LayerSpec, Mode
 from rnnshape.text import one_line, shorten
 from rnnshape.torchrun.device import import_torch
 from rnnshape.torchrun.observe import input_spec_of

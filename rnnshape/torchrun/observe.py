@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rnnshape.errors import UsageError
-from rnnshape.spec import InputSpec, LayerSpec, make_input
+from rnnshape.family import InputSpec, LayerSpec, make_input
 from rnnshape.torchrun.device import import_torch, torch_warnings
 from rnnshape.torchrun.passes import (
     Observation,

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnnshape.errors import UsageError
+from rnnshape.family import InputSpec, LayerSpec, Mode, make_spec
 from rnnshape.report import BenchTimes, RunFigures
-from rnnshape.spec import InputSpec, LayerSpec, Mode, make_spec
 
 
 def recurrent_mode(module: Any) -> Mode | None:

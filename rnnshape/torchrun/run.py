@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from rnnshape.errors import SpecError, UsageError
+from rnnshape.family import InputSpec, LayerSpec
+from rnnshape.family.options import RunOptions
 from rnnshape.report import RunFigures
-from rnnshape.spec import InputSpec, LayerSpec
-from rnnshape.spec.options import RunOptions
 from rnnshape.text import duration_text
 from rnnshape.torchrun.device import (
     PeakMeter,

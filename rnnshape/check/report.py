@@ -8,8 +8,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from rnnshape.errors import SpecError, UsageError
+from rnnshape.family.options import RunOptions
 from rnnshape.report import Report
-from rnnshape.spec.options import RunOptions
 
 from .expect import output_name
 from .files import STDIN, Entry, config_files, find_specs, folder_problem
@@ -65,7 +65,7 @@ class SpecResult:
 
 
 @dataclass(frozen=True)
-class CheckRun:
+class CheckReport:
     """Every result of one ``rnnshape check``, in file order then spec order."""
 
     files: tuple[str, ...]
@@ -87,7 +87,7 @@ class CheckRun:
 
 def check_files(
     paths: Sequence[str], key: str | None = None, run: RunOptions | None = None
-) -> CheckRun:
+) -> CheckReport:
     """Check every spec of every file; a file that cannot be read is one failed result.
 
     A folder stands for the config files under it (``files.config_files``); one with none is
@@ -105,7 +105,7 @@ def check_files(
         for file in found:
             files.append(file)
             results += [budget.check(entry) for entry in find_specs(file, key)]
-    return CheckRun(tuple(files), tuple(results), ran_forward=run is not None)
+    return CheckReport(tuple(files), tuple(results), ran_forward=run is not None)
 
 
 def iter_checked(

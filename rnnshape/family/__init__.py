@@ -6,7 +6,7 @@ arguments of one module and the input it is fed.
 
 from typing import TYPE_CHECKING, Any
 
-from .family import (
+from .table import (
     FAMILIES,
     INPUT_KEYS,
     LAYER_MODES,

@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 from rnnshape.errors import SpecError
 
-from .family import Dtype
 from .layer import check_device_name, parse_dtype
+from .table import Dtype
 
 # A real run estimated to take longer than this is refused unless the limit is raised.
 DEFAULT_MAX_SECONDS = 60.0

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from rnnshape.errors import SpecError
 
-from .family import NONLINEARITIES, OPTIONAL_KWARGS, Dtype, Mode, modes_with
+from .table import NONLINEARITIES, OPTIONAL_KWARGS, Dtype, Mode, modes_with
 
 
 class LayerSpec(NamedTuple):
