@@ -358,3 +358,25 @@ def test_the_pre_commit_snippet_names_a_rev_that_exists() -> None:
         assert manifest.returncode == 0, manifest.stderr
         ids = {hook["id"] for hook in yaml.safe_load(manifest.stdout)}
         assert {hook["id"] for hook in repo["hooks"]} <= ids
+
+
+def test_the_layer_table_names_every_module() -> None:
+    """'How the code is laid out' names each module of the package in its folder's row."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## How the code is laid out") : text.index("Where a change goes")]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    package = ROOT / "rnnshape"
+    missing = []
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package)
+        if rel.name == "__init__.py" and len(rel.parts) > 1:
+            continue  # a folder's __init__ is its row
+        if len(rel.parts) == 1:
+            named = any(f"`{rel.name}`" in row.split("|")[1] for row in rows)
+        else:
+            folder = f"`{rel.parts[0]}/`"
+            row = next((r for r in rows if folder in r.split("|")[1]), "")
+            named = f"`{rel.stem}`" in row or f"`{rel.stem}.py`" in row
+        if not named:
+            missing.append(str(rel))
+    assert missing == [], f"modules the README's layer table does not name: {missing}"
