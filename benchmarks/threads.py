@@ -21,6 +21,7 @@ LAYERS = [
     ["lstm", "256", "256", "2", "--seq", "50", "--batch", "16"],
     ["lstm", "1024", "1024", "--seq", "20", "--batch", "64"],
 ]
+RUNS = {"lstm 1024 1024 --seq 20 --batch 64": 30}  # slower layers: fewer passes
 
 
 def bench(args: list[str], threads: str | None, runs: int) -> dict[str, float]:
@@ -28,12 +29,14 @@ def bench(args: list[str], threads: str | None, runs: int) -> dict[str, float]:
     if threads is not None:
         env["OMP_NUM_THREADS"] = threads
     done = subprocess.run(
-        [sys.executable, "-m", "rnnshape", *args, "--bench", str(runs), "--json"],
+        [sys.executable, "-m", "rnnshape", *args, "--bench", str(runs), "--json"]
+        + ["--max-seconds", "600"],
         capture_output=True,
         text=True,
         env=env,
-        check=True,
     )
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(args)}: {done.stderr.strip()}")
     figures: dict[str, float] = json.loads(done.stdout)["bench"]
     return figures
 
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             for layer in LAYERS:
                 cells = []
                 for threads in (None, str(os.cpu_count()), "1"):
-                    b = bench(layer, threads, args.bench)
+                    b = bench(layer, threads, RUNS.get(" ".join(layer), args.bench))
                     cells.append(f"{b['median_ms']:.3f}/{b['iqr_ms']:.3f} ({b['threads']})")
                 print(f"{' '.join(layer):<44} {busy:>6} " + " ".join(f"{c:>16}" for c in cells))
         finally:
