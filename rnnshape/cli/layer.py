@@ -316,16 +316,32 @@ def run_layer_command(mode: Mode, ctx: typer.Context, values: dict[str, Any]) ->
             max_seconds=numbers["max_seconds"],
             dry_run=values["dry_run"],
         )
-        with RunProgress(json_out) as progress:
-            report = run_report(
-                spec,
-                inp,
-                options,
-                explain=values["explain"],
-                progress=progress.update,
-                started=progress.started,
-            )
-        if session(ctx).short_lived:
+        short_lived = session(ctx).short_lived
+        if short_lived and not options.dry_run:
+            # Importing torch and building the module allocate hundreds of thousands of
+            # objects, none of them garbage: the collector would rescan them again and
+            # again (~50 ms). One verified pass allocates a bounded amount; a bench's many
+            # passes run with the collector back on (``started``).
+            gc.disable()
+
+        def started(estimate: float) -> None:
+            if options.bench is not None:
+                gc.enable()
+            progress.started(estimate)
+
+        try:
+            with RunProgress(json_out) as progress:
+                report = run_report(
+                    spec,
+                    inp,
+                    options,
+                    explain=values["explain"],
+                    progress=progress.update,
+                    started=started,
+                )
+        finally:
+            gc.enable()
+        if short_lived:
             # The process ends after printing: keep the garbage collector from rescanning
             # torch's object graph while Rich is imported and lays out the tables, and at
             # exit (~75 ms a full pass).

@@ -40,6 +40,7 @@ from rnnshape.torchrun.estimate import (
 )
 from rnnshape.torchrun.passes import (
     Observation,
+    ObservedTensor,
     forward,
     hx_of,
     initial_states,
@@ -134,13 +135,29 @@ def run(
                             f"{duration_text(estimate.seconds)} "
                             f"({refusal_text(estimate, resolved, dtype)}); {_INSTEAD}",
                         )
-                backend = _observe_backend(torch, module, spec, inp, make, options.training)
+                # A probed or training run is observed on a short call of its own; a small
+                # inference run on its verified pass itself (one pass fewer to pay for).
+                on_the_pass = estimate is None and not options.training
+                backend = (
+                    None
+                    if on_the_pass
+                    else _observe_backend(torch, module, spec, inp, make, options.training)
+                )
             if started is not None:
                 started(estimate.seconds if estimate is not None else at_worst)
             began = time.perf_counter()
             x = make_input_tensor(torch, spec, inp, make)
             states = initial_states(spec, inp, make)
-            seen = forward(torch, module, spec, x, states)
+            if on_the_pass:
+                from rnnshape.torchrun.backend import observe_backend
+
+                passed: list[dict[str, ObservedTensor]] = []
+                backend = observe_backend(
+                    torch, lambda: passed.append(forward(torch, module, spec, x, states))
+                )
+                seen = passed[0]
+            else:
+                seen = forward(torch, module, spec, x, states)
             timed = None
             if bench is not None:
                 from rnnshape.torchrun.bench import time_passes
