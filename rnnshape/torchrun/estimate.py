@@ -117,7 +117,7 @@ def probe_module(
     the device draws random tensors (bytes/s)."""
     began = time.perf_counter()
 
-    def paced(call: Callable[[], None], least_calls: int) -> float:
+    def paced(call: Callable[[], None], least_calls: int, window: float = _WINDOW) -> float:
         """Seconds a call, averaged over at least ``least_calls`` calls and _WINDOW seconds:
         a mean, not the fastest call, so that a busy machine's pace is the one measured."""
         calls, start = 0, time.perf_counter()
@@ -127,8 +127,22 @@ def probe_module(
             if cuda:
                 torch.cuda.synchronize(device)
             spent = time.perf_counter() - start
-            if calls >= least_calls and (spent >= _WINDOW or calls >= _MOST_CALLS):
+            if calls >= least_calls and (spent >= window or calls >= _MOST_CALLS):
                 return max(spent / calls, 1e-9)
+
+    def paired(a: Callable[[], None], b: Callable[[], None]) -> tuple[float, float]:
+        """Seconds a call of ``a`` and of ``b``, timed in turns (a b a b ...) over at least
+        two rounds and twice _WINDOW: a load that comes and goes weighs on both alike, so
+        their difference, the per-step slope, is not its artefact."""
+        spent_a = spent_b = 0.0
+        rounds, start = 0, time.perf_counter()
+        while True:
+            spent_a += paced(a, 1, window=0.0)
+            spent_b += paced(b, 1, window=0.0)
+            rounds += 1
+            done = time.perf_counter() - start >= 2 * _WINDOW or rounds >= _MOST_CALLS
+            if rounds >= _REPEATS and done:
+                return spent_a / rounds, spent_b / rounds
 
     exponent = 1.0
     first = make_call(1)
@@ -159,9 +173,8 @@ def probe_module(
             k //= 2
         short_call, long_call = make_call(k), make_call(2 * k)
         short_call()  # a new shape: set-up, not pace
-        short = paced(short_call, _REPEATS)
         long_call()
-        long = paced(long_call, _REPEATS)
+        short, long = paired(short_call, long_call)
         slope = (long - short) / k
         if slope <= 0:  # noise larger than k steps: charge every second to the steps
             slope = long / (2 * k)
