@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 from rnnshape.checkpoint import CheckpointFormat, InferredModule, InferResult
 from rnnshape.checkpoint.file_text import TEXT_CHARS, file_repr, file_str
 from rnnshape.checkpoint.result import listed
-from rnnshape.render.formats import OutputFormat
+from rnnshape.render.formats import OutputFormat, json_text
 from rnnshape.render.keras import add_keras_rows
 from rnnshape.render.tables import fitted, output_console
 from rnnshape.text import omitted_text, one_line, plural
@@ -33,7 +33,7 @@ _YAML_WORDS = frozenset("y n yes no on off true false null".split())
 
 def render_json(result: InferResult) -> str:
     """The JSON document, one trailing newline, ASCII only."""
-    return json.dumps(result.to_dict(), indent=2) + "\n"
+    return json_text(result.to_dict())
 
 
 def spec_names(result: InferResult) -> list[str]:

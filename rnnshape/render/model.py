@@ -7,12 +7,11 @@ report once, titled with how many calls share it; the summary lists every call s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.render.display import document_display, emitter
-from rnnshape.render.formats import OutputFormat
+from rnnshape.render.formats import OutputFormat, json_text
 from rnnshape.render.report import sections as report_sections
 from rnnshape.render.tables import Prose, fitted, section_table
 from rnnshape.report import LISTING_EDGE, Report
@@ -34,7 +33,7 @@ def call_title(call: ModelCall) -> str:
 
 def render_json(model: ModelReport) -> str:
     """The JSON document, one trailing newline, ASCII only."""
-    return json.dumps(model.to_dict(), indent=2) + "\n"
+    return json_text(model.to_dict())
 
 
 def sections(model: ModelReport) -> list[RenderableType]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.errors import SpecError
 from rnnshape.render.display import document_display, emitter
-from rnnshape.render.formats import OutputFormat
+from rnnshape.render.formats import OutputFormat, json_text
 from rnnshape.render.tables import Prose, fitted, section_table
 from rnnshape.report import (
     LISTING_EDGE,
@@ -46,7 +45,7 @@ def _gates_text(gates: tuple[str, ...], role: str) -> str:
 
 def render_json(report: Report) -> str:
     """The JSON document, one trailing newline, ASCII only (safe on any terminal encoding)."""
-    return json.dumps(report.to_dict(), indent=2) + "\n"
+    return json_text(report.to_dict())
 
 
 def sections(report: Report) -> list[RenderableType]:
