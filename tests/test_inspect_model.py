@@ -477,3 +477,31 @@ def test_a_3000_step_cell_loop_is_elided_past_1000_calls_with_exact_totals(
     assert "… 2,000 calls left out …" in " ".join(text.split())  # may wrap in its column
     assert "3,000 calls · " in text
     assert len(text) < 200_000
+
+
+def test_a_long_heading_wraps_rather_than_cut_a_number() -> None:
+    """At 40 columns a call's heading is wrapped over its rule: Rich's rule would cut it."""
+    import io
+
+    from rich.console import Console
+
+    from rnnshape.render.model import render_tables
+
+    class Loop(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cell = nn.LSTMCell(4, 8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = None
+            for _ in range(1_200):
+                h = self.cell(x, h)
+            assert h is not None
+            return h[0]
+
+    model = rnnshape.inspect_model(Loop(), torch.randn(2, 4))
+    out = io.StringIO()
+    render_tables(model, Console(width=40, file=out, color_system=None))
+    text = out.getvalue()
+    assert all(len(line) <= 40 for line in text.splitlines())
+    assert "1,000 of the calls shown" in " ".join(text.split())

@@ -22,8 +22,9 @@ from rnnshape.text import omitted_text, plural, short_count
 FAILED_SHOWN = 20
 
 if TYPE_CHECKING:
-    from rich.console import Console, RenderableType
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
     from rich.table import Table
+    from rich.text import Text
 
 
 def call_title(call: ModelCall) -> str:
@@ -36,11 +37,27 @@ def render_json(model: ModelReport) -> str:
     return json_text(model.to_dict())
 
 
+class _Heading:
+    """A rule with its title in it where the title fits the width; else the title, wrapped
+    (Rich's rule would cut it, numbers included), over a plain rule."""
+
+    def __init__(self, title: Text) -> None:
+        self.title = title
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.rule import Rule
+
+        if self.title.cell_len + 6 <= options.max_width:
+            yield Rule(self.title, align="left")
+        else:
+            yield self.title
+            yield Rule()
+
+
 def sections(model: ModelReport) -> list[RenderableType]:
     """A header rule and the report's sections per call, then the summary of the whole pass:
     what ``render_tables`` prints, built first so that a pipe is laid out as wide as the
     tables (the rules span that width)."""
-    from rich.rule import Rule
     from rich.text import Text
 
     content: list[RenderableType] = []
@@ -49,9 +66,9 @@ def sections(model: ModelReport) -> list[RenderableType]:
         if alike > 1:
             title += f" (the same report: {alike:,} of the calls shown, see the summary)"
         # Text, not markup: module names come from the user's model.
-        content += [Rule(Text(title, style="bold"), align="left"), ""]
+        content += [_Heading(Text(title, style="bold")), ""]
         content += [*report_sections(first.report), ""]
-    content += [Rule(Text("Model summary", style="bold"), align="left"), ""]
+    content += [_Heading(Text("Model summary", style="bold")), ""]
     content.append(fitted(_summary(model)))
     if not model.calls:
         content.append(Prose("no recurrent submodule returned from a call"))
