@@ -37,28 +37,28 @@ def render_json(model: ModelReport) -> str:
     return json_text(model.to_dict())
 
 
-class _Heading:
-    """A rule with its title in it where the title fits the width; else the title, wrapped
-    (Rich's rule would cut it, numbers included), over a plain rule."""
-
-    def __init__(self, title: Text) -> None:
-        self.title = title
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        from rich.rule import Rule
-
-        if self.title.cell_len + 6 <= options.max_width:
-            yield Rule(self.title, align="left")
-        else:
-            yield self.title
-            yield Rule()
-
-
 def sections(model: ModelReport) -> list[RenderableType]:
     """A header rule and the report's sections per call, then the summary of the whole pass:
     what ``render_tables`` prints, built first so that a pipe is laid out as wide as the
     tables (the rules span that width)."""
+    from rich.rule import Rule
     from rich.text import Text
+
+    class Heading(Rule):
+        """A rule with its title in it where the title fits the width; else the title,
+        wrapped (Rich's rule would cut it, numbers included), over a plain rule. A Rule to
+        the layout: it spans whatever width the tables set."""
+
+        def __init__(self, title: Text) -> None:
+            super().__init__(title, align="left")
+            self.heading = title
+
+        def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+            if self.heading.cell_len + 6 <= options.max_width:
+                yield from super().__rich_console__(console, options)
+            else:
+                yield self.heading
+                yield Rule()
 
     content: list[RenderableType] = []
     for first, alike in _alike(model.calls):
@@ -66,9 +66,9 @@ def sections(model: ModelReport) -> list[RenderableType]:
         if alike > 1:
             title += f" (the same report: {alike:,} of the calls shown, see the summary)"
         # Text, not markup: module names come from the user's model.
-        content += [_Heading(Text(title, style="bold")), ""]
+        content += [Heading(Text(title, style="bold")), ""]
         content += [*report_sections(first.report), ""]
-    content += [_Heading(Text("Model summary", style="bold")), ""]
+    content += [Heading(Text("Model summary", style="bold")), ""]
     content.append(fitted(_summary(model)))
     if not model.calls:
         content.append(Prose("no recurrent submodule returned from a call"))
