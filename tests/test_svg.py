@@ -115,23 +115,13 @@ def test_a_failed_write_leaves_the_existing_file_untouched(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     if failing == "write":
-        real_fdopen = os.fdopen
+        real_write_text = Path.write_text
 
-        class FullFile:
-            def __init__(self, fd: int, *args: object, **kwargs: object) -> None:
-                self.file = real_fdopen(fd, "w", encoding="utf-8")
+        def half_then_full(self: Path, text: str, *args: object, **kwargs: object) -> int:
+            real_write_text(self, text[: len(text) // 2], encoding="utf-8")  # half reaches disk
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-            def __enter__(self) -> FullFile:
-                return self
-
-            def __exit__(self, *exc: object) -> None:
-                self.file.close()
-
-            def write(self, text: str) -> int:
-                self.file.write(text[: len(text) // 2])  # half of it reaches the disk
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-        monkeypatch.setattr(os, "fdopen", FullFile)
+        monkeypatch.setattr(Path, "write_text", half_then_full)
     else:
         monkeypatch.setattr(os, failing, full)
     code, out, err = run(capsys, *DRY, "--svg", str(target))

@@ -277,36 +277,10 @@ def save_svg(report: Report, path: Path, width: int | None = None) -> None:
 
 
 def write_replacing(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file in the target's folder, then rename it onto the
-    target (through a symlink, onto the file it names); on any failure remove the temporary
-    file and leave the target as it was."""
-    import os
-    import secrets
-    import stat
+    """Write ``text`` (UTF-8) onto ``path`` all or nothing (``rnnshape.files.replace_file``)."""
+    from rnnshape.files import replace_file
 
-    target = Path(os.path.realpath(path))
-    try:
-        mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        mode = None
-    # A short name of its own: the target's name may already be as long as a name can be.
-    temporary = target.with_name(f".rnnshape-{secrets.token_hex(4)}.tmp")
-    # 0o666 less the umask, as open() would create the file; an existing file keeps its mode.
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())  # a full disk shows here at the latest, before the rename
-        if mode is not None:
-            os.chmod(temporary, mode)
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    replace_file(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
 register_display(document_display(sections, draw))

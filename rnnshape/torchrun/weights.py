@@ -7,13 +7,11 @@ onto it) in ``.safetensors`` or ``.pt`` (``torch.save``).
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from rnnshape.errors import RnnShapeError, UsageError
+from rnnshape.files import replace_file
 
 
 def load_tensors(path: str, safetensors: bool) -> dict[tuple[str | None, str], Any]:
@@ -68,37 +66,14 @@ def save_state_dicts(path: str, tensors: Mapping[str, Any], *, fmt: str) -> None
         name: (value if isinstance(value, torch.Tensor) else torch.from_numpy(value)).contiguous()
         for name, value in tensors.items()
     }
-    target = Path(os.path.realpath(path))
-    temporary = target.with_name(f".rnnshape-{secrets.token_hex(4)}.tmp")
-    try:
-        if fmt == "safetensors":
-            try:
-                from safetensors.torch import save_file
-            except ImportError:
-                raise UsageError(
-                    "writing .safetensors needs the safetensors package: pip install safetensors "
-                    "(or write .pt)"
-                ) from None
-            save_file(state, str(temporary))
-        else:
-            torch.save(state, temporary)
-        with open(temporary, "rb+") as f:
-            os.fsync(f.fileno())  # a full disk shows here at the latest, before the rename
-        os.chmod(temporary, _mode(target))
-        os.replace(temporary, target)
-    except BaseException:
+    if fmt == "safetensors":
         try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-
-
-def _mode(target: Path) -> int:
-    """An existing file's mode, else 0o666 less the umask (as open() would create it)."""
-    try:
-        return os.stat(target).st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+            from safetensors.torch import save_file
+        except ImportError:
+            raise UsageError(
+                "writing .safetensors needs the safetensors package: pip install safetensors "
+                "(or write .pt)"
+            ) from None
+        replace_file(path, lambda temporary: save_file(state, str(temporary)))
+    else:
+        replace_file(path, lambda temporary: torch.save(state, temporary))
