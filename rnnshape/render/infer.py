@@ -12,7 +12,7 @@ from rnnshape.checkpoint.file_text import TEXT_CHARS, file_repr, file_str
 from rnnshape.checkpoint.result import listed
 from rnnshape.render.formats import OutputFormat, json_text
 from rnnshape.render.keras import add_keras_rows
-from rnnshape.render.tables import fitted, output_console
+from rnnshape.render.tables import block_table, fitted, output_console
 from rnnshape.text import omitted_text, one_line, plural
 
 if TYPE_CHECKING:
@@ -193,8 +193,6 @@ def render_onnx_explain(result: InferResult, stream: TextIO) -> None:
 
 
 def _onnx_explain_tables(result: InferResult, console: Console) -> None:
-    from rich import box
-    from rich.table import Table
     from rich.text import Text
 
     for module in result.modules:
@@ -202,22 +200,16 @@ def _onnx_explain_tables(result: InferResult, console: Console) -> None:
         if node is None:
             continue
         console.print()
-        table = Table(
-            title=Text(f"{_title(module)} · ONNX gate blocks → torch", style="bold cyan"),
-            box=box.SIMPLE_HEAD,
-            title_justify="left",
-            show_edge=False,
-            pad_edge=False,
-        )
-        table.add_column("direction", no_wrap=True, style="dim")
-        table.add_column("gate", no_wrap=True)
-        table.add_column("ONNX", no_wrap=True)
-        table.add_column("torch", no_wrap=True)
-        for block in node.blocks:
-            gate = "" if block.onnx_gate is None else f"{block.onnx_gate} → {block.torch_gate}"
-            direction = "reverse" if block.direction else "forward"
-            table.add_row(direction, gate, block.onnx_slice(), block.torch_slice())
-        console.print(fitted(table))
+        rows = [
+            (
+                "reverse" if block.direction else "forward",
+                "" if block.onnx_gate is None else f"{block.onnx_gate} → {block.torch_gate}",
+                block.onnx_slice(),
+                block.torch_slice(),
+            )
+            for block in node.blocks
+        ]
+        console.print(block_table(f"{_title(module)} · ONNX gate blocks → torch", "ONNX", rows))
         for note in node.notes:
             console.print(Text(f"note: {note}"), soft_wrap=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TextIO
 
 from rnnshape.checkpoint import InferredModule, InferResult
-from rnnshape.render.tables import fitted, output_console
+from rnnshape.render.tables import block_table, output_console
 from rnnshape.text import one_line
 
 if TYPE_CHECKING:
@@ -59,8 +59,6 @@ def render_keras_explain(result: InferResult, stream: TextIO) -> None:
 
 
 def _explain_tables(result: InferResult, console: Console) -> None:
-    from rich import box
-    from rich.table import Table
     from rich.text import Text
 
     for module in result.modules:
@@ -69,22 +67,16 @@ def _explain_tables(result: InferResult, console: Console) -> None:
             continue
         console.print()
         title = f"{module.prefix or '(top level)'} · {module.module} · Keras blocks → torch"
-        table = Table(
-            title=Text(one_line(title), style="bold cyan"),
-            box=box.SIMPLE_HEAD,
-            title_justify="left",
-            show_edge=False,
-            pad_edge=False,
-        )
-        table.add_column("direction", no_wrap=True, style="dim")
-        table.add_column("gate", no_wrap=True)
-        table.add_column("Keras", no_wrap=True)
-        table.add_column("torch", no_wrap=True)
-        for block in layer.blocks:
-            gate = "" if block.keras_gate is None else f"{block.keras_gate} → {block.torch_gate}"
-            direction = "reverse" if block.direction else "forward"
-            table.add_row(direction, gate, block.keras_slice(), block.torch_slice())
-        console.print(fitted(table))
+        rows = [
+            (
+                "reverse" if block.direction else "forward",
+                "" if block.keras_gate is None else f"{block.keras_gate} → {block.torch_gate}",
+                block.keras_slice(),
+                block.torch_slice(),
+            )
+            for block in layer.blocks
+        ]
+        console.print(block_table(one_line(title), "Keras", rows))
         console.print(
             Text("note: .T is a transpose: Keras kernels are [input, gates·units]"), soft_wrap=True
         )

@@ -281,3 +281,27 @@ def drawn_apart(console: Console, width: int, draw: Callable[[Console], None]) -
     )
     draw(apart)
     return Text.from_ansi(buffer.getvalue().rstrip("\n"))
+
+
+def block_table(title: str, source: str, rows: Sequence[tuple[str, str, str, str]]) -> Fitted:
+    """Where each gate block of a file's tensors lands in torch's parameters (``infer
+    --explain`` for ONNX and Keras): a row per (direction, gate, ``source`` slice, torch
+    slice)."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        title=Text(title, style="bold cyan"),
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+    )
+    table.add_column("direction", no_wrap=True, style="dim")
+    table.add_column("gate", no_wrap=True)
+    table.add_column(source, no_wrap=True)
+    table.add_column("torch", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    return fitted(table)
