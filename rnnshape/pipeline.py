@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rnnshape.errors import SpecError, VerificationError
+from rnnshape.explain.kernel import fused_lstm
 from rnnshape.explain.legend import report_notes, symbols
 from rnnshape.family import (
     Dtype,
@@ -199,7 +200,7 @@ def build_report(
             tensors,
             device=device,
             training=bool(bench and bench.backward),
-            fused=_fused(spec, inp, Dtype(dtype), device, bool(bench and bench.backward)),
+            fused=fused_lstm(spec, inp, Dtype(dtype), device, bool(bench and bench.backward)),
         )._replace(measured_peak_bytes=observation.measured_peak_bytes if observation else None),
         notes=tuple(report_notes(spec, inp)),
         warnings=tuple(warnings),
@@ -232,16 +233,6 @@ def _explanation(
     from rnnshape.explain.build import explain
 
     return explain(spec, inp, params, tensors, **kernel)
-
-
-def _fused(spec: LayerSpec, inp: InputSpec, dtype: Dtype, device: str, training: bool) -> bool:
-    from rnnshape.explain.kernel import predict_backend
-
-    kind = device if device != "auto" else "cpu"
-    return (
-        predict_backend(spec, inp, device_kind=kind, dtype=dtype, training=training).backend
-        == "onednn"
-    )
 
 
 def bench_figures(spec: LayerSpec, inp: InputSpec, times: BenchTimes, flops: int) -> BenchFigures:

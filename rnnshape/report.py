@@ -164,9 +164,6 @@ class BenchTimes(NamedTuple):
     cores: int | None = None
 
 
-_FAR, _FAR_MARGIN = 16, 1.1
-
-
 class Probe(NamedTuple):
     """What the time guard measured on the built module before the run: ``short_steps`` and
     ``long_steps`` time steps (1 and 1 for a cell) took ``short_seconds`` and
@@ -183,18 +180,6 @@ class Probe(NamedTuple):
     fill_bytes_per_s: float
     spent_seconds: float  # the probe's own wall time
     exponent: float = 1.0  # > 1: a backward pass's time grows as steps ** exponent
-
-    def pass_seconds(self, steps: int) -> float:
-        """A pass of ``steps`` time steps; extrapolated far past the probe (over 16 times its
-        longer input), 10% more a step: a long step-by-step pass keeps one small tensor a
-        step and stacks them at the end, which the probe's short passes do not show (measured
-        7-15% on 600,000 and 6,000,000 steps of a GRU on a CPU). A backward pass grows faster
-        than its steps on a CPU (autograd's saved tensors): it follows the power law the
-        probe measured between its two lengths."""
-        if self.exponent != 1.0:
-            return float(self.long_seconds * (steps / self.long_steps) ** self.exponent)
-        far = steps > _FAR * self.long_steps
-        return self.fixed_seconds + self.step_seconds * steps * (_FAR_MARGIN if far else 1.0)
 
 
 class RunFigures(NamedTuple):

@@ -93,7 +93,7 @@ def test_the_api_takes_options_or_their_fields_alike() -> None:
 
 
 def test_run_report_is_the_one_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI, the API and check --run all reach run_report with a RunOptions."""
+    """The CLI and the API reach run_report with a RunOptions (check --run: its tests)."""
     import rnnshape.pipeline
 
     seen: list[RunOptions] = []
@@ -104,7 +104,6 @@ def test_run_report_is_the_one_entry_point(monkeypatch: pytest.MonkeyPatch) -> N
         return real(spec, inp, options, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(rnnshape.pipeline, "run_report", spy)
-    monkeypatch.setattr("rnnshape.check.rules.run_report", spy)
     assert main(["lstm", "3", "4", "--dry-run", "--seed", "9", "--json"]) == 0
     assert seen[-1] == RunOptions(seed=9, dry_run=True)
     rnnshape.inspect("rnn", 2, 2, run=False, device="auto")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from .keras_config import KerasClass
 from .keras_h5 import Dataset
+from .onnx_gates import torch_rows_text
 
 if TYPE_CHECKING:
     from .result import InferredModule
@@ -54,8 +55,7 @@ class KerasBlock:
         return f"{self.keras_tensor}[:, {cols}].T"
 
     def torch_slice(self) -> str:
-        rest = "" if self.torch_parameter.startswith("bias") else ", :"
-        return f"{self.torch_parameter}[{self.torch_start}:{self.torch_stop}{rest}]"
+        return torch_rows_text(self.torch_parameter, self.torch_start, self.torch_stop)
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -35,6 +35,13 @@ ONNX_OPS: dict[str, OnnxOp] = {
 }
 
 
+def torch_rows_text(parameter: str, start: int, stop: int) -> str:
+    """Rows of a torch parameter as indexing reads them: ``weight_ih_l0[0:20, :]``, and
+    ``bias_ih_l0[0:20]`` for a vector (shared by the ONNX and Keras block mappings)."""
+    rest = "" if parameter.startswith("bias") else ", :"
+    return f"{parameter}[{start}:{stop}{rest}]"
+
+
 @dataclass(frozen=True)
 class BlockMapping:
     """One row of the ``--explain`` table: a block of ONNX rows and the torch rows it fills.
@@ -58,8 +65,7 @@ class BlockMapping:
         return f"{self.onnx_tensor}[{self.direction}, {self.onnx_start}:{self.onnx_stop}{rest}]"
 
     def torch_slice(self) -> str:
-        rest = "" if self.torch_parameter.startswith("bias") else ", :"
-        return f"{self.torch_parameter}[{self.torch_start}:{self.torch_stop}{rest}]"
+        return torch_rows_text(self.torch_parameter, self.torch_start, self.torch_stop)
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -88,6 +88,13 @@ def warning_explanation(text: str) -> str | None:
     return next((why for frag, why in KERNEL_WARNING_EXPLANATIONS.items() if frag in text), None)
 
 
+def fused_lstm(spec: LayerSpec, inp: InputSpec, dtype: Dtype, device: str, training: bool) -> bool:
+    """Whether torch will run oneDNN's fused LSTM, predicted (no torch): the memory guard
+    counts its work differently from the step-by-step kernels'."""
+    choice = predict_backend(spec, inp, device_kind=device, dtype=dtype, training=training)
+    return choice.backend == "onednn"
+
+
 def predict_backend(
     spec: LayerSpec,
     inp: InputSpec,

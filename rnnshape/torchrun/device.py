@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rnnshape.errors import SpecError, UsageError
+from rnnshape.explain.kernel import fused_lstm
 from rnnshape.family import Dtype, InputSpec, LayerSpec, check_device_name
 from rnnshape.formulas import LISTING_LIMIT, memory, parameter_count
 from rnnshape.text import human_bytes
@@ -41,14 +42,6 @@ def warning_line(message: str) -> str | None:
 
     why = warning_explanation(text)
     return f"torch: {text}" + (f" ({why})" if why else "")
-
-
-def fused_lstm(spec: LayerSpec, inp: InputSpec, dtype: Dtype, device: str, training: bool) -> bool:
-    """Whether torch will run oneDNN's fused LSTM (predicted from torch's rules, no torch)."""
-    from rnnshape.explain.kernel import predict_backend
-
-    choice = predict_backend(spec, inp, device_kind=device, dtype=dtype, training=training)
-    return choice.backend == "onednn"
 
 
 def available_memory_bytes(device: str) -> int | None:
@@ -93,7 +86,7 @@ def check_fits(
         dtype,
         device=device,
         training=training,
-        fused=fused_lstm(spec, inp, dtype, device, training),
+        fused=fused_lstm(spec, inp, dtype, device, training),  # explain.kernel's prediction
     ).peak_bytes
     if need > free * 0.9:
         raise UsageError(
@@ -232,11 +225,11 @@ def run_threads(torch: Any, spec: LayerSpec, inp: InputSpec, device: str) -> Ite
     thread count (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``); torch's own count otherwise.
     Restored afterwards."""
     from rnnshape.formulas import cost
+    from rnnshape.torchrun.estimate import time_steps
 
     chosen = any(os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
-    steps = 1 if spec.mode.is_cell else (max(inp.lengths) if inp.lengths else inp.seq or 1)
     layers = 1 if spec.mode.is_cell else spec.num_layers
-    small = cost(spec, inp).flops < SMALL_STEP_FLOPS * steps * layers
+    small = cost(spec, inp).flops < SMALL_STEP_FLOPS * time_steps(spec, inp) * layers
     before = int(torch.get_num_threads())
     if device != "cpu" or chosen or not small or before == 1:
         yield

@@ -37,6 +37,7 @@ from rnnshape.torchrun.estimate import (
     fastest,
     probe_module,
     refusal_text,
+    time_steps,
 )
 from rnnshape.torchrun.passes import (
     Observation,
@@ -126,7 +127,7 @@ def run(
 
             estimate = None
             with _own_random_state(torch, resolved):  # the run's tensors stay as seeded
-                if at_worst > min(SLOWEST_SECONDS, limit if limit is not None else SLOWEST_SECONDS):
+                if at_worst > min(SLOWEST_SECONDS, limit or SLOWEST_SECONDS):  # a limit is > 0
                     estimate = _probe(torch, module, spec, inp, make, options, resolved)
                     if limit is not None and estimate.seconds > limit:
                         raise SpecError(
@@ -215,8 +216,6 @@ def _probe(
     device: str,
 ) -> RunEstimate:
     """Time the built module on short inputs and extrapolate to the whole run."""
-    from rnnshape.torchrun.estimate import time_steps
-
     cuda = device.startswith("cuda")
     steps = time_steps(spec, inp)
 
